@@ -1,0 +1,47 @@
+# Quick start: `make run` (service on SQLite + embedded broker), `make test` (the whole suite).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+
+.PHONY: run test lint typecheck check-deploy system-deps clean-var
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.deps: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $(VENV)/.deps $@
+
+# Local secrets for the quick start only; production passes real environment variables.
+.env:
+	$(PYTHON) scripts/generate_env.py --dev > $@
+
+run: $(VENV)/.deps .env
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py bootstrap_staff
+	@echo "Form: http://127.0.0.1:$(PORT)/  Staff: http://127.0.0.1:$(PORT)/$${ADMIN_URL_PATH:-staff-admin/}  API docs: http://127.0.0.1:$(PORT)/api/docs/  (Ctrl-C stops all)"
+	PATH="$(abspath $(BIN)):$$PATH" PORT=$(PORT) $(BIN)/honcho -f Procfile.dev start
+
+test: $(VENV)/.dev-deps system-deps
+	$(BIN)/pytest
+
+# Debian packages the tests use (chromium for the browser tests). Installs only where it may (root
+# with apt-get); elsewhere the tests that need them are skipped and say why.
+system-deps:
+	@scripts/install_system_packages.sh
+
+lint: $(VENV)/.dev-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.dev-deps
+	$(BIN)/mypy .
+
+clean-var:
+	rm -rf var

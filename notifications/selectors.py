@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from notifications.models import Message
+from vault.services import sealer_for
+
+_TABLE = Message._meta.db_table
+
+
+@dataclass(frozen=True)
+class MessageContent:
+    recipient: str
+    subject: str
+    body_text: str
+    body_html: str
+
+
+def message_content(*, message: Message) -> MessageContent:
+    """Decrypt a message: for delivery, and for a staff member who must read what was sent."""
+    sealer = sealer_for(message.data_key)
+
+    def field(column: str) -> str:
+        return sealer.open(getattr(message, column), table=_TABLE, column=column, row_id=message.id)
+
+    return MessageContent(
+        recipient=field("recipient_enc"),
+        subject=field("subject_enc"),
+        body_text=field("body_text_enc"),
+        body_html=field("body_html_enc"),
+    )

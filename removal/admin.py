@@ -1,0 +1,293 @@
+"""Staff pages for now: the Django admin, with every transition as a button. Writes go through services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html_join
+
+from removal import selectors, services
+from removal.audit import audit_chain_verify
+from removal.forms import AskSubjectForm, DenyForm, StaffIntakeForm, VerifyForm
+from removal.models import JURISDICTION_CHOICES, AuditEvent, RemovalRequest
+from vault.services import DataKeyShredded
+
+_MOVE_FORMS: dict[str, type[forms.Form]] = {
+    "deny": DenyForm,
+    "ask_subject": AskSubjectForm,
+    "verify": VerifyForm,
+}
+
+
+class JurisdictionFilter(admin.SimpleListFilter):
+    title = "jurisdiction"
+    parameter_name = "jurisdiction"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return list(JURISDICTION_CHOICES)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[RemovalRequest]) -> QuerySet[RemovalRequest]:
+        if self.value():
+            return queryset.filter(jurisdictions__code=self.value())
+        return queryset
+
+
+@admin.register(RemovalRequest)
+class RemovalRequestAdmin(admin.ModelAdmin):
+    list_display = (
+        "reference",
+        "status",
+        "right",
+        "channel",
+        "jurisdiction_codes",
+        "received_at",
+        "respond_by",
+        "confirmed",
+    )
+    list_filter = (
+        "status",
+        "right",
+        JurisdictionFilter,
+        ("received_at", admin.DateFieldListFilter),
+        "channel",
+    )
+    search_fields = ("reference",)
+    search_help_text = "Search by reference, or by the subject's exact e-mail address."
+    date_hierarchy = "received_at"
+    list_per_page = 50
+    change_form_template = "admin/removal/removalrequest/change_form.html"
+    fields = (
+        "reference",
+        "status",
+        "right",
+        "channel",
+        "subject_name",
+        "subject_email",
+        "jurisdiction_codes",
+        "language",
+        "received_at",
+        "status_changed_at",
+        "email_confirmed_at",
+        "acknowledge_by",
+        "respond_by",
+        "respond_by_extended",
+        "denial_basis",
+        "logged_by",
+        "audit_trail",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RemovalRequest]:
+        return super().get_queryset(request).select_related("data_key").prefetch_related("jurisdictions")
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[RemovalRequest], search_term: str
+    ) -> tuple[QuerySet[RemovalRequest], bool]:
+        if "@" in search_term:
+            # Addresses are stored only sealed; the blind index finds exact matches.
+            index = services.blind_index(services.normalise_email(search_term), purpose="email")
+            return queryset.filter(email_blind_index=index), False
+        return super().get_search_results(request, queryset, search_term.strip().upper())
+
+    @admin.display(description="jurisdictions")
+    def jurisdiction_codes(self, obj: RemovalRequest) -> str:
+        return ", ".join(j.code for j in obj.jurisdictions.all())
+
+    @admin.display(description="e-mail confirmed", boolean=True)
+    def confirmed(self, obj: RemovalRequest) -> bool:
+        return obj.email_confirmed_at is not None
+
+    def _pii(self, obj: RemovalRequest) -> selectors.SubjectPII | None:
+        try:
+            return selectors.removal_request_pii(request=obj)
+        except DataKeyShredded:
+            return None
+
+    @admin.display(description="name")
+    def subject_name(self, obj: RemovalRequest) -> str:
+        pii = self._pii(obj)
+        return pii.name if pii else "(erased)"
+
+    @admin.display(description="e-mail")
+    def subject_email(self, obj: RemovalRequest) -> str:
+        pii = self._pii(obj)
+        return pii.email if pii else "(erased)"
+
+    @admin.display(description="audit trail")
+    def audit_trail(self, obj: RemovalRequest) -> str:
+        events = AuditEvent.objects.filter(object_type="removal_request", object_id=str(obj.id)).order_by(
+            "seq"
+        )
+        return format_html_join(
+            "",
+            "<div>#{} {} · {} · {}</div>",
+            ((e.seq, e.occurred_at.strftime("%Y-%m-%d %H:%M:%S"), e.action, e.actor) for e in events),
+        )
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # The change page is read-only; it exists for the transition buttons.
+        return bool(request.user.is_staff)
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "<uuid:pk>/move/<str:move>/", self.admin_site.admin_view(self.move_view), name="removal_move"
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        obj = self.get_object(request, object_id)
+        moves = services.allowed_moves(obj) if obj else []
+        context = {
+            **(extra_context or {}),
+            "moves": moves,
+            "show_save": False,
+            "show_save_and_continue": False,
+        }
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def move_view(self, request: HttpRequest, pk: str, move: str) -> HttpResponse:
+        obj = get_object_or_404(RemovalRequest.objects.select_related("data_key"), pk=pk)
+        change_url = reverse("admin:removal_removalrequest_change", args=[obj.pk])
+        if move not in services.MOVES:
+            messages.error(request, f"Unknown move {move!r}.")
+            return HttpResponseRedirect(change_url)
+        form_class = _MOVE_FORMS.get(move, forms.Form)
+        form = form_class(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.removal_request_transition(
+                    request=obj, move=move, actor=services.Actor.staff(request.user), **form.cleaned_data
+                )
+            except services.InvalidRequest as exc:
+                for field, errors in exc.errors.items():
+                    for error in errors:
+                        form.add_error(field if field in form.fields else None, error)
+            except services.IllegalTransition as exc:
+                messages.error(request, str(exc))
+                return HttpResponseRedirect(change_url)
+            else:
+                messages.success(request, f"{obj.reference}: {move.replace('_', ' ')} done.")
+                return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": obj,
+            "move": move,
+            "move_label": move.replace("_", " "),
+            "target": services.MOVES[move].target,
+            "form": form,
+            "title": f"{obj.reference}: {move.replace('_', ' ')}",
+        }
+        return TemplateResponse(request, "admin/removal/removalrequest/move.html", context)
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """Log a request that arrived by post, phone or e-mail."""
+        form = StaffIntakeForm(
+            request.POST or None, initial={"received_at": timezone.now().replace(second=0, microsecond=0)}
+        )
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                result = services.removal_request_create(
+                    name=data["name"],
+                    email=data["email"],
+                    right=data["right"],
+                    jurisdictions=data["jurisdictions"],
+                    channel=data["channel"],
+                    actor=services.Actor.staff(request.user),
+                    language=data["language"],
+                    received_at=data["received_at"],
+                    logged_by=request.user if request.user.is_authenticated else None,
+                )
+            except services.InvalidRequest as exc:
+                for field, errors in exc.errors.items():
+                    for error in errors:
+                        form.add_error(field if field in form.fields else None, error)
+            else:
+                if result.created:
+                    messages.success(
+                        request, f"Logged as {result.request.reference}; the subject was e-mailed."
+                    )
+                else:
+                    messages.warning(
+                        request,
+                        f"This person already has an open request, {result.request.reference}; "
+                        "nothing was added.",
+                    )
+                return HttpResponseRedirect(
+                    reverse("admin:removal_removalrequest_change", args=[result.request.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "form": form,
+            "title": "Log a request received by post, phone or e-mail",
+        }
+        return render(request, "admin/removal/removalrequest/log_request.html", context)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ("seq", "occurred_at", "action", "actor", "object_type", "object_id")
+    list_filter = ("action", "object_type", ("occurred_at", admin.DateFieldListFilter))
+    search_fields = ("object_id", "hash")
+    readonly_fields = (
+        "seq",
+        "occurred_at",
+        "actor",
+        "action",
+        "object_type",
+        "object_id",
+        "payload",
+        "prev_hash",
+        "hash",
+    )
+    change_list_template = "admin/removal/auditevent/change_list.html"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path("verify/", self.admin_site.admin_view(self.verify_view), name="removal_audit_verify"),
+            *super().get_urls(),
+        ]
+
+    def verify_view(self, request: HttpRequest) -> HttpResponse:
+        report = audit_chain_verify()
+        if report.ok:
+            messages.success(
+                request, f"Audit chain intact: {report.checked} event(s), head {report.head_hash[:16]}…"
+            )
+        else:
+            messages.error(
+                request, f"Audit chain BROKEN: {len(report.problems)} problem(s). First: {report.problems[0]}"
+            )
+        return HttpResponseRedirect(reverse("admin:removal_auditevent_changelist"))

@@ -1,0 +1,263 @@
+"""JSON API: public intake and status, staff list/detail/transitions. Same services as the pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils.translation import get_language
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
+from rest_framework.permissions import AllowAny, IsAdminUser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from removal import selectors, services
+from removal.models import (
+    JURISDICTION_CHOICES,
+    Channel,
+    DenialBasis,
+    RemovalRequest,
+    Right,
+    Status,
+    SubjectAsk,
+)
+
+STATUS_TOKEN_HEADER = "X-Status-Token"  # noqa: S105 (a header name)
+
+
+class IntakeSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=services.NAME_MAX_LENGTH)
+    email = serializers.EmailField()
+    right = serializers.ChoiceField(choices=Right.choices)
+    jurisdictions = serializers.ListField(
+        child=serializers.ChoiceField(choices=JURISDICTION_CHOICES), allow_empty=False, max_length=20
+    )
+    language = serializers.ChoiceField(choices=["en", "fr", "de"], required=False)
+
+
+class DeadlineSerializer(serializers.Serializer):
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named "label", not Field.label
+    due = serializers.DateTimeField()
+    set_by = serializers.CharField()
+
+
+class SubjectStatusSerializer(serializers.Serializer):
+    reference = serializers.CharField()
+    status = serializers.ChoiceField(choices=Status.choices)
+    right = serializers.ChoiceField(choices=Right.choices)
+    received_at = serializers.DateTimeField()
+    email_masked = serializers.CharField()
+    email_confirmed = serializers.BooleanField()
+    jurisdictions = serializers.ListField(child=serializers.CharField())
+    deadlines = DeadlineSerializer(many=True)
+
+
+class StaffRequestSerializer(serializers.ModelSerializer):
+    jurisdictions = serializers.SerializerMethodField()
+    allowed_moves = serializers.SerializerMethodField()
+
+    class Meta:
+        model = RemovalRequest
+        fields = [
+            "id",
+            "reference",
+            "right",
+            "channel",
+            "status",
+            "language",
+            "received_at",
+            "status_changed_at",
+            "email_confirmed_at",
+            "jurisdictions",
+            "acknowledge_by",
+            "respond_by",
+            "respond_by_extended",
+            "denial_basis",
+            "allowed_moves",
+        ]
+
+    def get_jurisdictions(self, obj: RemovalRequest) -> list[str]:
+        return [j.code for j in obj.jurisdictions.all()]
+
+    def get_allowed_moves(self, obj: RemovalRequest) -> list[str]:
+        return [move.name for move in services.allowed_moves(obj)]
+
+
+class TransitionSerializer(serializers.Serializer):
+    move = serializers.ChoiceField(choices=sorted(services.MOVES))
+    basis = serializers.ChoiceField(choices=DenialBasis.choices, required=False, help_text="For `deny`.")
+    note = serializers.CharField(required=False, allow_blank=True, help_text="For `deny`; stored encrypted.")
+    ask = serializers.ChoiceField(choices=SubjectAsk.choices, required=False, help_text="For `ask_subject`.")
+    method = serializers.CharField(required=False, max_length=40, help_text="For `verify`.")
+
+
+def _invalid(exc: services.InvalidRequest) -> Response:
+    return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+
+
+class IntakeView(APIView):
+    """Submit a request. The answer is the same for a new request and a duplicate of an open one."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "intake"
+
+    @extend_schema(
+        request=IntakeSerializer,
+        responses={
+            202: inline_serializer("IntakeAccepted", {"detail": serializers.CharField()}),
+            400: OpenApiTypes.OBJECT,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = IntakeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            services.removal_request_create(
+                name=data["name"],
+                email=data["email"],
+                right=data["right"],
+                jurisdictions=data["jurisdictions"],
+                channel=Channel.API,
+                actor=services.SUBJECT,
+                language=data.get("language") or get_language() or "en",
+            )
+        except services.InvalidRequest as exc:
+            return _invalid(exc)
+        return Response(
+            {"detail": "Request received. We sent the reference and a private status link by e-mail."},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+_TOKEN_PARAM = OpenApiParameter(
+    STATUS_TOKEN_HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=True,
+    description="From the status link",
+)
+
+
+def _request_for_token(request: Request) -> RemovalRequest | None:
+    return selectors.removal_request_by_status_token(token=request.headers.get(STATUS_TOKEN_HEADER, ""))
+
+
+def _subject_status(removal_request: RemovalRequest) -> dict[str, Any]:
+    return {
+        "reference": removal_request.reference,
+        "status": removal_request.status,
+        "right": removal_request.right,
+        "received_at": removal_request.received_at,
+        "email_masked": selectors.mask_email(selectors.removal_request_pii(request=removal_request).email),
+        "email_confirmed": removal_request.email_confirmed_at is not None,
+        "jurisdictions": [j.code for j in removal_request.jurisdictions.all()],
+        "deadlines": [vars(d) for d in selectors.removal_request_deadlines(request=removal_request)],
+    }
+
+
+class SubjectStatusView(APIView):
+    """The subject's view of their request, authorised by the secret from the status link."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+
+    @extend_schema(
+        parameters=[_TOKEN_PARAM], responses={200: SubjectStatusSerializer, 404: OpenApiTypes.OBJECT}
+    )
+    def get(self, request: Request) -> Response:
+        removal_request = _request_for_token(request)
+        if removal_request is None:
+            return Response({"detail": "Unknown or outdated status token."}, status=status.HTTP_404_NOT_FOUND)
+        return Response(SubjectStatusSerializer(_subject_status(removal_request)).data)
+
+
+class SubjectWithdrawView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+
+    @extend_schema(
+        request=None,
+        parameters=[_TOKEN_PARAM],
+        responses={200: SubjectStatusSerializer, 404: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
+    )
+    def post(self, request: Request) -> Response:
+        removal_request = _request_for_token(request)
+        if removal_request is None:
+            return Response({"detail": "Unknown or outdated status token."}, status=status.HTTP_404_NOT_FOUND)
+        try:
+            services.removal_request_withdraw(request=removal_request, actor=services.SUBJECT)
+        except services.IllegalTransition:
+            return Response(
+                {"detail": "This request can no longer be withdrawn."}, status=status.HTTP_409_CONFLICT
+            )
+        return Response(SubjectStatusSerializer(_subject_status(removal_request)).data)
+
+
+class StaffRequestList(generics.ListAPIView):
+    """Requests for privacy staff, newest first; filter with ?status=, ?right=, ?jurisdiction=."""
+
+    permission_classes = [IsAdminUser]
+    serializer_class = StaffRequestSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", OpenApiTypes.STR, enum=Status.values),
+            OpenApiParameter("right", OpenApiTypes.STR, enum=Right.values),
+            OpenApiParameter("jurisdiction", OpenApiTypes.STR, enum=[c for c, _ in JURISDICTION_CHOICES]),
+        ]
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> QuerySet[RemovalRequest]:
+        queryset = RemovalRequest.objects.prefetch_related("jurisdictions").order_by("-received_at")
+        params = self.request.query_params
+        if value := params.get("status"):
+            queryset = queryset.filter(status=value)
+        if value := params.get("right"):
+            queryset = queryset.filter(right=value)
+        if value := params.get("jurisdiction"):
+            queryset = queryset.filter(jurisdictions__code=value)
+        return queryset
+
+
+class StaffRequestDetail(generics.RetrieveAPIView):
+    permission_classes = [IsAdminUser]
+    serializer_class = StaffRequestSerializer
+    queryset = RemovalRequest.objects.prefetch_related("jurisdictions")
+
+
+class StaffTransitionView(APIView):
+    """Move a request along its lifecycle; illegal moves answer 409 and change nothing."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        request=TransitionSerializer,
+        responses={200: StaffRequestSerializer, 400: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
+    )
+    def post(self, request: Request, pk: str) -> Response:
+        removal_request = generics.get_object_or_404(RemovalRequest.objects.select_related("data_key"), pk=pk)
+        serializer = TransitionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        actor = services.Actor.staff(request.user)
+        try:
+            removal_request = services.removal_request_transition(
+                request=removal_request,
+                move=data["move"],
+                actor=actor,
+                **{k: v for k, v in data.items() if k != "move"},
+            )
+        except services.InvalidRequest as exc:
+            return _invalid(exc)
+        except services.IllegalTransition as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(StaffRequestSerializer(removal_request).data)

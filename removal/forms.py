@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from removal.models import JURISDICTION_CHOICES, Channel, DenialBasis, Right, SubjectAsk
+from removal.services import NAME_MAX_LENGTH
+
+
+class RemovalRequestForm(forms.Form):
+    """The public form. The service validates again; this only gives friendlier messages first."""
+
+    name = forms.CharField(
+        label=_("Your full name"),
+        max_length=NAME_MAX_LENGTH,
+        help_text=_("As it appears on an identity document, if we need to verify who you are."),
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
+    )
+    email = forms.EmailField(
+        label=_("Your e-mail address"),
+        help_text=_("We send the link to follow your request here, and nothing else."),
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    right = forms.ChoiceField(
+        label=_("What do you want us to do?"),
+        choices=Right.choices,
+        widget=forms.RadioSelect,
+        initial=Right.ERASURE,
+    )
+    jurisdictions = forms.MultipleChoiceField(
+        label=_("Where do you live?"),
+        help_text=_("Choose every place whose privacy law protects you. We apply the shortest deadline."),
+        choices=JURISDICTION_CHOICES,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": _("Choose at least one place whose law applies to you.")},
+    )
+
+
+class StaffIntakeForm(RemovalRequestForm):
+    """Staff log requests that arrived by post, phone or e-mail, with the instant they arrived."""
+
+    channel = forms.ChoiceField(
+        label=_("Received by"),
+        choices=[(c, label) for c, label in Channel.choices if c not in {Channel.WEB, Channel.API}],
+    )
+    received_at = forms.DateTimeField(
+        label=_("Received at (UTC)"),
+        help_text=_("When the letter, call or e-mail reached us: the statutory clock starts then."),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    language = forms.ChoiceField(
+        label=_("Language for letters"), choices=[("en", "English"), ("fr", "Français"), ("de", "Deutsch")]
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["name"].label = _("Subject's full name")
+        self.fields["email"].label = _("Subject's e-mail address")
+        self.fields["jurisdictions"].label = _("Jurisdictions")
+
+
+class DenyForm(forms.Form):
+    basis = forms.ChoiceField(label=_("Legal basis"), choices=DenialBasis.choices)
+    note = forms.CharField(
+        label=_("Note (stored encrypted)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Required for 'another statutory exemption'. It is shredded with the request."),
+    )
+
+
+class AskSubjectForm(forms.Form):
+    ask = forms.ChoiceField(label=_("What we need from the subject"), choices=SubjectAsk.choices)
+
+
+class VerifyForm(forms.Form):
+    method = forms.ChoiceField(
+        label=_("How identity was verified"),
+        choices=[
+            ("manual_review", _("Manual review by staff")),
+            ("email_and_headshot", _("Confirmed e-mail and headshot")),
+            ("document", _("Identity document (not kept)")),
+        ],
+    )

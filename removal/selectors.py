@@ -1,0 +1,80 @@
+"""Reads for removal requests. Decryption happens here, for the one caller that needs the value."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from django.utils.translation import gettext_lazy as _
+
+from removal.deadlines import JURISDICTIONS
+from removal.models import RemovalRequest
+from vault.services import sealer_for
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
+_TABLE = RemovalRequest._meta.db_table
+
+
+@dataclass(frozen=True)
+class SubjectPII:
+    name: str
+    email: str
+
+
+def removal_request_pii(*, request: RemovalRequest) -> SubjectPII:
+    """Raises vault.services.DataKeyShredded once the request's personal data was erased."""
+    sealer = sealer_for(request.data_key)
+    return SubjectPII(
+        name=sealer.open(request.name_enc, table=_TABLE, column="name_enc", row_id=request.id),
+        email=sealer.open(request.email_enc, table=_TABLE, column="email_enc", row_id=request.id),
+    )
+
+
+def hash_status_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def removal_request_by_status_token(*, token: str) -> RemovalRequest | None:
+    if not token or len(token) > 100:
+        return None
+    return (
+        RemovalRequest.objects.select_related("data_key")
+        .prefetch_related("jurisdictions")
+        .filter(status_token_hash=hash_status_token(token))
+        .first()
+    )
+
+
+def mask_email(email: str) -> str:
+    """ "jane.doe@example.org" → "j•••e@e•••.org": enough for the subject to recognise, little to leak."""
+    local, _, domain = email.partition("@")
+    host, dot, tld = domain.rpartition(".")
+    masked_local = local[0] + "•••" + (local[-1] if len(local) > 2 else "")
+    masked_host = (host[:1] + "•••") if host else "•••"
+    return f"{masked_local}@{masked_host}{dot}{tld}"
+
+
+@dataclass(frozen=True)
+class Deadline:
+    label: StrOrPromise
+    due: datetime  # in the zone of the jurisdiction that set it
+    set_by: str
+
+
+def removal_request_deadlines(*, request: RemovalRequest) -> list[Deadline]:
+    """The deadlines known so far, each shown in the time zone of the law that set it."""
+    rows = [
+        (_("Acknowledgement due"), request.acknowledge_by, request.acknowledge_by_set_by),
+        (_("Response due"), request.respond_by, request.respond_by_set_by),
+        (_("Latest date if extended"), request.respond_by_extended, request.respond_by_extended_set_by),
+    ]
+    return [
+        Deadline(label=label, due=due.astimezone(ZoneInfo(JURISDICTIONS[code].zone)), set_by=code)
+        for label, due, code in rows
+        if due is not None and code in JURISDICTIONS
+    ]

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from removal import api, views
+
+app_name = "removal"
+
+urlpatterns = [
+    path("", views.request_form, name="request_form"),
+    path("submitted/", views.submitted, name="submitted"),
+    path("confirm/", views.confirm_email, name="confirm_email"),
+    path("status/", views.status_page, name="status"),
+    path("api/v1/requests/", api.IntakeView.as_view(), name="api_intake"),
+    path("api/v1/status/", api.SubjectStatusView.as_view(), name="api_status"),
+    path("api/v1/status/withdraw/", api.SubjectWithdrawView.as_view(), name="api_withdraw"),
+    path("api/v1/staff/requests/", api.StaffRequestList.as_view(), name="api_staff_requests"),
+    path("api/v1/staff/requests/<uuid:pk>/", api.StaffRequestDetail.as_view(), name="api_staff_request"),
+    path(
+        "api/v1/staff/requests/<uuid:pk>/transitions/",
+        api.StaffTransitionView.as_view(),
+        name="api_staff_transition",
+    ),
+]

@@ -1,0 +1,124 @@
+"""Public pages: the request form, the confirmation link and the status page. Thin: services decide."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core import signing
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from removal import selectors, services
+from removal.forms import RemovalRequestForm
+from removal.models import Channel, RemovalRequest, Status
+
+# What the subject sees next, per status: plain words, no internals.
+NEXT_STEPS = {
+    Status.RECEIVED: gettext_lazy(
+        "We have your request. Please confirm your e-mail address with the link we sent you."
+    ),
+    Status.AWAITING_SUBJECT: gettext_lazy(
+        "We need something from you: please read our latest e-mail and reply to it."
+    ),
+    Status.VERIFYING: gettext_lazy("We are checking that the request comes from you."),
+    Status.VERIFIED: gettext_lazy("Your identity is confirmed. Next we search for photos of you."),
+    Status.DISCOVERING: gettext_lazy("We are searching our database for photos of you."),
+    Status.AWAITING_REVIEW: gettext_lazy(
+        "A member of our privacy team is reviewing what we found before anything is deleted."
+    ),
+    Status.PURGING: gettext_lazy("We are deleting your photos and everything derived from them."),
+    Status.COMPLETED: gettext_lazy("Done. We have sent you a receipt that lists what was removed."),
+    Status.DENIED: gettext_lazy(
+        "We could not carry out your request. Our e-mail explains why and how you can complain."
+    ),
+    Status.WITHDRAWN: gettext_lazy("You withdrew this request. Nothing more will happen."),
+}
+
+
+def _client_address(request: HttpRequest) -> str:
+    return request.META.get("REMOTE_ADDR", "")
+
+
+@require_http_methods(["GET", "POST"])
+def request_form(request: HttpRequest) -> HttpResponse:
+    form = RemovalRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.removal_request_create(
+                name=form.cleaned_data["name"],
+                email=form.cleaned_data["email"],
+                right=form.cleaned_data["right"],
+                jurisdictions=form.cleaned_data["jurisdictions"],
+                channel=Channel.WEB,
+                actor=services.SUBJECT,
+                language=get_language() or "en",
+            )
+        except services.InvalidRequest as exc:
+            for field, errors in exc.errors.items():
+                for error in errors:
+                    form.add_error(field if field in form.fields else None, error)
+        else:
+            # Same answer for a new request and a duplicate: the page must not reveal which it was.
+            return redirect("removal:submitted")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "removal/request_form.html", {"form": form}, status=status)
+
+
+@require_GET
+def submitted(request: HttpRequest) -> HttpResponse:
+    return render(request, "removal/submitted.html")
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def confirm_email(request: HttpRequest) -> HttpResponse:
+    token = request.POST.get("t") or request.GET.get("t", "")
+    if request.method == "GET":
+        # A button, not an automatic confirmation: mail scanners open links, people press buttons.
+        return render(request, "removal/confirm_email.html", {"token": token})
+    try:
+        confirmed = services.removal_request_confirm_email(signed_token=token)
+    except signing.SignatureExpired:
+        return render(request, "removal/link_problem.html", {"expired": True}, status=400)
+    except (signing.BadSignature, RemovalRequest.DoesNotExist):
+        return render(request, "removal/link_problem.html", {"expired": False}, status=400)
+    return render(request, "removal/email_confirmed.html", {"reference": confirmed.reference})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def status_page(request: HttpRequest) -> HttpResponse:
+    token = request.POST.get("t") or request.GET.get("t", "")
+    removal_request = selectors.removal_request_by_status_token(token=token)
+    if removal_request is None:
+        return render(request, "removal/link_problem.html", {"expired": False}, status=404)
+    if request.method == "POST" and request.POST.get("action") == "withdraw":
+        try:
+            services.removal_request_withdraw(request=removal_request, actor=services.SUBJECT)
+        except services.IllegalTransition:
+            messages.error(request, _("This request can no longer be withdrawn."))
+        else:
+            messages.success(request, _("Your request is withdrawn."))
+        return redirect(f"{request.path}?t={token}")
+    email = selectors.removal_request_pii(request=removal_request).email
+    context = {
+        "req": removal_request,
+        "token": token,
+        "masked_email": selectors.mask_email(email),
+        "jurisdictions": [j.code for j in removal_request.jurisdictions.all()],
+        "deadlines": selectors.removal_request_deadlines(request=removal_request),
+        "next_step": NEXT_STEPS[Status(removal_request.status)],
+        "can_withdraw": any(m.name == "withdraw" for m in services.allowed_moves(removal_request)),
+    }
+    return render(request, "removal/status.html", context)
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})

@@ -1,0 +1,136 @@
+"""Shared fixtures: personas, service detection and the outbox.
+
+Service-backed tests carry a marker (`postgres`, `redis`, `browser`) and are skipped with a reason
+where the service is absent. CI sets REQUIRE_SERVICES=1, which turns those skips into failures so a
+missing service can never pass silently.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from removal import services
+from removal.models import Channel, RemovalRequest
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _unavailable(reason: str) -> None:
+    if REQUIRE_SERVICES:
+        pytest.fail(f"REQUIRE_SERVICES=1 but {reason}")
+    pytest.skip(reason)
+
+
+def redis_available() -> str | None:
+    url = getattr(settings, "TEST_REDIS_URL", "")
+    if not url:
+        return "REDIS_URL is not set (set it to a Redis database number reserved for tests)"
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError as exc:
+        return f"Redis at REDIS_URL is not reachable ({type(exc).__name__})"
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _service_markers(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("postgres") and settings.DATABASES["default"]["ENGINE"] != (
+        "django.db.backends.postgresql"
+    ):
+        _unavailable("needs PostgreSQL: set DATABASE_URL=postgres://...")
+    if request.node.get_closest_marker("redis") and (reason := redis_available()):
+        _unavailable(reason)
+    if request.node.get_closest_marker("browser") and not os.path.exists(CHROMIUM):
+        _unavailable("needs Debian's chromium package (scripts/install_system_packages.sh installs it)")
+
+
+@pytest.fixture
+def on_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+# --- Personas -------------------------------------------------------------------------------------
+
+SUBJECT_NAME = "Zoë Quintero-Haddad"
+SUBJECT_EMAIL = "zoe.quintero@example.org"
+
+
+@pytest.fixture
+def subject_details() -> dict[str, Any]:
+    return {
+        "name": SUBJECT_NAME,
+        "email": SUBJECT_EMAIL,
+        "right": "erasure",
+        "jurisdictions": ["EU"],
+    }
+
+
+@pytest.fixture
+def make_request(db: None, django_capture_on_commit_callbacks: Any) -> Any:
+    """Submit a request as the subject would, running the after-commit work (e-mails) too."""
+
+    def make(**overrides: Any) -> services.IntakeResult:
+        fields: dict[str, Any] = {
+            "name": SUBJECT_NAME,
+            "email": SUBJECT_EMAIL,
+            "right": "erasure",
+            "jurisdictions": ["EU"],
+            "channel": Channel.WEB,
+            "actor": services.SUBJECT,
+            **overrides,
+        }
+        with django_capture_on_commit_callbacks(execute=True):
+            return services.removal_request_create(**fields)
+
+    return make
+
+
+@pytest.fixture
+def removal_request(make_request: Any) -> RemovalRequest:
+    return make_request().request
+
+
+@pytest.fixture
+def reviewer(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_user(
+        username="rita.reviewer",
+        email="rita@privacy.example",
+        password="correct horse battery",
+        is_staff=True,
+        is_superuser=True,
+    )
+
+
+@pytest.fixture
+def outsider(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_user(username="otto.outsider", password="another long password")
+
+
+@pytest.fixture
+def staff_client(client: Any, reviewer: Any) -> Any:
+    client.force_login(reviewer)
+    return client
+
+
+@pytest.fixture
+def mail_links(mailoutbox: list[Any]) -> Any:
+    """Find the status and confirmation links in what was e-mailed."""
+    import re
+
+    def links(kind: str) -> list[str]:
+        pattern = {
+            "status": r"https?://\S+/status/\?t=[\w-]+",
+            "confirm": r"https?://\S+/confirm/\?t=[\w:.-]+",
+        }[kind]
+        return [m for message in mailoutbox for m in re.findall(pattern, message.body)]
+
+    return links
