@@ -31,6 +31,8 @@ class Message(models.Model):
     body_html_enc = models.BinaryField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Fails for good once `attempts` reaches this; a staff re-send raises it by another round.
+    attempt_limit = models.PositiveSmallIntegerField()
     next_attempt_at = models.DateTimeField()
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
@@ -49,7 +50,13 @@ def message_create(
         subject = " ".join(render_to_string(f"{template}.subject.txt", context).split())
         body_text = render_to_string(f"{template}.txt", context)
         body_html = render_to_string(f"{template}.html", context)
-    message = Message(template=template, language=language, about=about, data_key=data_key)
+    message = Message(
+        template=template,
+        language=language,
+        about=about,
+        data_key=data_key,
+        attempt_limit=settings.OUTBOX_MAX_ATTEMPTS,
+    )
     message.next_attempt_at = timezone.now()
     sealer = sealer_for(data_key)
     for column, value in (
@@ -115,7 +122,7 @@ def _message_record_attempt(
     now = timezone.now()
     if not error:
         status, next_attempt_at = Message.Status.SENT, message.next_attempt_at
-    elif number >= settings.OUTBOX_MAX_ATTEMPTS:
+    elif number >= message.attempt_limit:
         status, next_attempt_at = Message.Status.FAILED, message.next_attempt_at
     else:
         status, next_attempt_at = Message.Status.PENDING, now + timedelta(seconds=_backoff_seconds(number))
@@ -146,9 +153,12 @@ def _message_record_attempt(
 
 
 def message_resend(*, message: Message) -> bool:
-    """Staff action: give a failed message a fresh set of attempts."""
+    """Staff action: give a failed message another round of attempts."""
     updated = Message.objects.filter(id=message.id, status=Message.Status.FAILED).update(
-        status=Message.Status.PENDING, attempts=0, next_attempt_at=timezone.now(), last_error=""
+        status=Message.Status.PENDING,
+        attempt_limit=F("attempts") + settings.OUTBOX_MAX_ATTEMPTS,
+        next_attempt_at=timezone.now(),
+        last_error="",
     )
     if updated:
         message_id = str(message.id)

@@ -171,7 +171,7 @@ class RemovalRequestAdmin(admin.ModelAdmin):
             messages.error(request, f"Unknown move {move!r}.")
             return HttpResponseRedirect(change_url)
         form_class = _MOVE_FORMS.get(move, forms.Form)
-        form = form_class(request.POST or None)
+        form = form_class(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             try:
                 services.removal_request_transition(
@@ -204,7 +204,8 @@ class RemovalRequestAdmin(admin.ModelAdmin):
     ) -> HttpResponse:
         """Log a request that arrived by post, phone or e-mail."""
         form = StaffIntakeForm(
-            request.POST or None, initial={"received_at": timezone.now().replace(second=0, microsecond=0)}
+            request.POST if request.method == "POST" else None,
+            initial={"received_at": timezone.now().replace(second=0, microsecond=0)},
         )
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data

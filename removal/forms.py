@@ -9,7 +9,24 @@ from removal.models import JURISDICTION_CHOICES, Channel, DenialBasis, Right, Su
 from removal.services import NAME_MAX_LENGTH
 
 
-class RemovalRequestForm(forms.Form):
+class AccessibleErrorsMixin(forms.Form):
+    """Point each invalid input at its error message, so screen readers announce it with the field."""
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        for name in self.errors:
+            if name not in self.fields:
+                continue
+            bound = self[name]
+            described_by = [f"{bound.auto_id}_error"]
+            if self.fields[name].help_text:
+                described_by.append(f"{bound.auto_id}_helptext")
+            self.fields[name].widget.attrs.update(
+                {"aria-invalid": "true", "aria-describedby": " ".join(described_by)}
+            )
+
+
+class RemovalRequestForm(AccessibleErrorsMixin, forms.Form):
     """The public form. The service validates again; this only gives friendlier messages first."""
 
     name = forms.CharField(

@@ -45,7 +45,7 @@ def _client_address(request: HttpRequest) -> str:
 
 @require_http_methods(["GET", "POST"])
 def request_form(request: HttpRequest) -> HttpResponse:
-    form = RemovalRequestForm(request.POST or None)
+    form = RemovalRequestForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             services.removal_request_create(

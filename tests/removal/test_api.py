@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from removal.models import AuditEvent, RemovalRequest, Status
+from tests.conftest import SUBJECT_EMAIL, SUBJECT_NAME
+
+pytestmark = pytest.mark.django_db
+
+BODY = {"name": SUBJECT_NAME, "email": SUBJECT_EMAIL, "right": "erasure", "jurisdictions": ["GB"]}
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def staff_api(reviewer: Any) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(reviewer)
+    return client
+
+
+def _intake(api: APIClient, body: dict[str, Any], capture: Any) -> Any:
+    with capture(execute=True):
+        return api.post(reverse("removal:api_intake"), body, format="json")
+
+
+def test_api_intake_accepts_and_answers_alike_for_a_duplicate(
+    api: APIClient, mailoutbox: list[Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    first = _intake(api, BODY, django_capture_on_commit_callbacks)
+    second = _intake(api, BODY, django_capture_on_commit_callbacks)
+    assert first.status_code == second.status_code == 202
+    assert first.json() == second.json()
+    assert SUBJECT_EMAIL not in first.content.decode()
+    request = RemovalRequest.objects.get()
+    assert request.channel == "api" and len(mailoutbox) == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({**BODY, "email": "nope"}, "email"),
+        ({**BODY, "jurisdictions": []}, "jurisdictions"),
+        ({**BODY, "jurisdictions": ["MARS"]}, "jurisdictions"),
+        ({k: v for k, v in BODY.items() if k != "name"}, "name"),
+        ({**BODY, "right": "delete_everyone"}, "right"),
+    ],
+)
+def test_api_intake_rejects_bad_input_and_stores_nothing(
+    api: APIClient, body: dict[str, Any], field: str, django_capture_on_commit_callbacks: Any
+) -> None:
+    response = _intake(api, body, django_capture_on_commit_callbacks)
+    assert response.status_code == 400 and field in response.json()
+    assert RemovalRequest.objects.count() == 0 and AuditEvent.objects.count() == 0
+
+
+def test_subject_status_api_needs_the_token_and_shows_no_personal_data(
+    api: APIClient, make_request: Any
+) -> None:
+    result = make_request(jurisdictions=["EU", "BR"])
+    assert api.get(reverse("removal:api_status")).status_code == 404
+    response = api.get(reverse("removal:api_status"), HTTP_X_STATUS_TOKEN=result.status_token)
+    data = response.json()
+    assert response.status_code == 200
+    assert data["reference"] == result.request.reference and data["status"] == "received"
+    assert data["email_masked"] == "z•••o@e•••.org" and data["jurisdictions"] == ["BR", "EU"]
+    assert [d["set_by"] for d in data["deadlines"]] == ["BR"]
+    assert "Quintero" not in response.content.decode() and SUBJECT_EMAIL not in response.content.decode()
+
+
+def test_subject_can_withdraw_through_the_api_once(api: APIClient, make_request: Any) -> None:
+    result = make_request()
+    url = reverse("removal:api_withdraw")
+    assert api.post(url, HTTP_X_STATUS_TOKEN=result.status_token).json()["status"] == "withdrawn"
+    assert api.post(url, HTTP_X_STATUS_TOKEN=result.status_token).status_code == 409
+
+
+def test_staff_api_is_closed_to_the_public_and_to_non_staff(
+    api: APIClient, outsider: Any, removal_request: Any
+) -> None:
+    url = reverse("removal:api_staff_requests")
+    assert api.get(url).status_code == 403
+    api.force_authenticate(outsider)
+    assert api.get(url).status_code == 403
+    assert (
+        api.post(
+            reverse("removal:api_staff_transition", args=[removal_request.id]), {"move": "withdraw"}
+        ).status_code
+        == 403
+    )
+
+
+def test_staff_api_lists_and_filters_requests(staff_api: APIClient, make_request: Any) -> None:
+    make_request()
+    make_request(email="other@example.org", jurisdictions=["US-CA"], right="opt_out")
+    url = reverse("removal:api_staff_requests")
+    assert len(staff_api.get(url).json()) == 2
+    [only] = staff_api.get(url, {"jurisdiction": "US-CA"}).json()
+    assert only["right"] == "opt_out" and only["allowed_moves"] == [
+        "ask_subject",
+        "start_verification",
+        "waive_verification",
+        "deny",
+        "withdraw",
+    ]
+    assert staff_api.get(url, {"status": "denied"}).json() == []
+    assert "email" not in only and "name" not in only
+
+
+def test_staff_api_moves_a_request_and_refuses_illegal_moves(
+    staff_api: APIClient, removal_request: Any
+) -> None:
+    url = reverse("removal:api_staff_transition", args=[removal_request.id])
+    assert staff_api.post(url, {"move": "start_verification"}, format="json").json()["status"] == "verifying"
+    conflict = staff_api.post(url, {"move": "approve_purge"}, format="json")
+    assert conflict.status_code == 409 and "cannot approve purge" in conflict.json()["detail"]
+    bad = staff_api.post(url, {"move": "deny"}, format="json")
+    assert bad.status_code == 400 and "basis" in bad.json()
+    denied = staff_api.post(url, {"move": "deny", "basis": "identity_not_verified"}, format="json")
+    assert (
+        denied.json()["status"] == Status.DENIED and denied.json()["denial_basis"] == "identity_not_verified"
+    )
+
+
+def test_openapi_schema_and_docs_are_served(client: Any) -> None:
+    schema = client.get("/api/schema/")
+    assert schema.status_code == 200 and b"/api/v1/requests/" in schema.content
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200 and b"swagger-ui" in docs.content and b"cdn." not in docs.content

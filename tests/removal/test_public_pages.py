@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.urls import reverse
+
+from removal.models import AuditEvent, RemovalRequest, Status
+from tests.conftest import SUBJECT_EMAIL, SUBJECT_NAME
+
+pytestmark = pytest.mark.django_db
+
+FORM = {"name": SUBJECT_NAME, "email": SUBJECT_EMAIL, "right": "erasure", "jurisdictions": ["EU", "US-CA"]}
+
+
+def _submit(client: Any, data: dict[str, Any], django_capture_on_commit_callbacks: Any) -> Any:
+    with django_capture_on_commit_callbacks(execute=True):
+        return client.post(reverse("removal:request_form"), data)
+
+
+def test_form_page_has_labelled_fields(client: Any) -> None:
+    html = client.get(reverse("removal:request_form")).content.decode()
+    assert '<label for="id_name">Your full name' in html
+    assert '<label for="id_email">Your e-mail address' in html
+    assert "<legend>Where do you live?" in html
+    assert 'name="viewport"' in html and 'autocomplete="email"' in html
+
+
+def test_submitting_the_form_creates_a_request_and_says_check_your_email(
+    client: Any, mailoutbox: list[Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    response = _submit(client, FORM, django_capture_on_commit_callbacks)
+    assert response.status_code == 302 and response["Location"] == reverse("removal:submitted")
+    request = RemovalRequest.objects.get()
+    assert request.channel == "web" and len(mailoutbox) == 2
+    assert "Check your e-mail" in client.get(response["Location"]).content.decode()
+
+
+def test_a_duplicate_submission_gets_the_same_answer(
+    client: Any, mailoutbox: list[Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    first = _submit(client, FORM, django_capture_on_commit_callbacks)
+    second = _submit(client, {**FORM, "jurisdictions": ["EU"]}, django_capture_on_commit_callbacks)
+    assert first.status_code == second.status_code == 302 and first["Location"] == second["Location"]
+    assert RemovalRequest.objects.count() == 1 and len(mailoutbox) == 3
+
+
+@pytest.mark.parametrize(
+    ("data", "messages"),
+    [
+        ({}, ["Your full name: This field is required.", "Where do you live?: Choose at least one place"]),
+        ({**FORM, "email": "zoe at example"}, ["Enter a valid email address."]),
+        ({**FORM, "jurisdictions": ["EU", "ATLANTIS"]}, ["Select a valid choice. ATLANTIS is not one"]),
+        ({**FORM, "right": "everything"}, ["Select a valid choice. everything is not one"]),
+    ],
+)
+def test_bad_form_is_rejected_with_clear_messages_and_nothing_stored(
+    client: Any, mailoutbox: list[Any], data: dict[str, Any], messages: list[str]
+) -> None:
+    response = client.post(reverse("removal:request_form"), data)
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert 'role="alert"' in html and "Please correct the following" in html and 'aria-invalid="true"' in html
+    for message in messages:
+        assert message in html
+    assert RemovalRequest.objects.count() == 0 and AuditEvent.objects.count() == 0 and not mailoutbox
+
+
+def test_status_page_shows_status_deadlines_and_only_a_masked_email(
+    client: Any, make_request: Any, mail_links: Any
+) -> None:
+    result = make_request(jurisdictions=["US-CA"])
+    url = mail_links("status")[0].removeprefix("http://testserver")
+    response = client.get(url)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert result.request.reference in html and "Received" in html
+    assert "z•••o@e•••.org" in html and SUBJECT_EMAIL not in html and "Quintero" not in html
+    assert "Acknowledgement due" in html and "Response due" in html
+    assert "(PST)" in html or "(PDT)" in html, "US-CA deadlines are shown in California time"
+    assert response["Cache-Control"].startswith("max-age=0") or "no-cache" in response["Cache-Control"]
+
+
+def test_status_page_with_a_bad_token_says_the_link_does_not_work(client: Any, make_request: Any) -> None:
+    make_request()
+    response = client.get(reverse("removal:status") + "?t=not-the-token")
+    assert response.status_code == 404 and "This link does not work" in response.content.decode()
+
+
+def test_subject_can_withdraw_from_the_status_page(client: Any, make_request: Any, mail_links: Any) -> None:
+    request = make_request().request
+    token = mail_links("status")[0].split("t=")[1]
+    response = client.post(reverse("removal:status"), {"t": token, "action": "withdraw"}, follow=True)
+    request.refresh_from_db()
+    assert request.status == Status.WITHDRAWN
+    html = response.content.decode()
+    assert "Your request is withdrawn." in html and "Withdraw my request" not in html
+
+
+def test_confirmation_link_shows_a_button_and_confirms_on_post(
+    client: Any, make_request: Any, mail_links: Any
+) -> None:
+    request = make_request().request
+    url = mail_links("confirm")[0].removeprefix("http://testserver")
+    page = client.get(url)
+    assert "Confirm my e-mail address" in page.content.decode()
+    request.refresh_from_db()
+    assert request.email_confirmed_at is None  # opening the link (a mail scanner) confirms nothing
+    token = url.split("t=")[1]
+    done = client.post(reverse("removal:confirm_email"), {"t": token})
+    assert "E-mail address confirmed" in done.content.decode()
+    request.refresh_from_db()
+    assert request.email_confirmed_at is not None
+
+
+def test_forged_confirmation_is_refused(client: Any, make_request: Any) -> None:
+    make_request()
+    response = client.post(reverse("removal:confirm_email"), {"t": "abc:def"})
+    assert response.status_code == 400 and "This link does not work" in response.content.decode()
+    assert not RemovalRequest.objects.filter(email_confirmed_at__isnull=False).exists()
+
+
+def test_pages_are_served_in_french_and_german(client: Any) -> None:
+    html = client.get(reverse("removal:request_form"), HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert '<html lang="de">' in html
+
+
+def test_healthz(client: Any) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
