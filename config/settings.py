@@ -46,6 +46,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -193,6 +194,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "DenialBasisEnum": "removal.models.DenialBasis",
+        "RequestStatusEnum": "removal.models.Status",
+        "RightEnum": "removal.models.Right",
+        "ChannelEnum": "removal.models.Channel",
+        "SubjectAskEnum": "removal.models.SubjectAsk",
+    },
 }
 
 CACHES = {

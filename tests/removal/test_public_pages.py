@@ -126,4 +126,4 @@ def test_pages_are_served_in_french_and_german(client: Any) -> None:
 
 
 def test_healthz(client: Any) -> None:
-    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/healthz", HTTP_HOST="10.0.0.5").json() == {"status": "ok"}
