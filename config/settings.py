@@ -145,7 +145,7 @@ if REDIS_URL:
     }
 else:
     # Zero-setup default: an embedded broker on the file system, consumed by a real worker process.
-    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_URL = "filesystem://localhost/"
     for _folder in ("queue", "control"):
         (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -173,6 +173,13 @@ VAULT_MASTER_KEYS = env.str("VAULT_MASTER_KEYS")
 VAULT_BLIND_INDEX_KEY = env.str("VAULT_BLIND_INDEX_KEY")
 
 # --- Removal requests -----------------------------------------------------------------------------
+# The deadline spec's *policy* choices (spec/deadlines.md); defaults are the spec's table.
+DEADLINE_POLICY = {
+    "roll_weekends": env.bool("DEADLINE_ROLL_WEEKENDS", default=True),
+    "holidays": env.list("DEADLINE_HOLIDAYS", default=[]),
+    "eu_soft_pause": env.bool("DEADLINE_EU_SOFT_PAUSE", default=True),
+    "eu_soft_pause_working_days": env.int("DEADLINE_EU_SOFT_PAUSE_WORKING_DAYS", default=3),
+}
 EMAIL_CONFIRMATION_MAX_AGE = env.int("EMAIL_CONFIRMATION_MAX_AGE", default=7 * 24 * 3600)
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=8)
 OUTBOX_RETRY_BASE_SECONDS = env.int("OUTBOX_RETRY_BASE_SECONDS", default=30)
