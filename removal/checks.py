@@ -13,5 +13,11 @@ def check_deadline_policy(app_configs: Any, **kwargs: Any) -> list[Error]:
     try:
         policy_from_settings()
     except ValueError as exc:
-        return [Error(f"DEADLINE_POLICY: {exc}", hint="See the DEADLINE_* variables in the README.", id="removal.E001")]
+        return [
+            Error(
+                f"DEADLINE_POLICY: {exc}",
+                hint="See the DEADLINE_* variables in the README.",
+                id="removal.E001",
+            )
+        ]
     return []
