@@ -120,7 +120,9 @@ SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=not DEBUG)
-SECURE_REFERRER_POLICY = "no-referrer"  # status links carry a secret token: never leak it in Referer
+# Status links carry a secret in the query string: a Referer may name our origin, never a path or query.
+# ("no-referrer" would make browsers send "Origin: null" on form posts, which CSRF checks refuse.)
+SECURE_REFERRER_POLICY = "strict-origin"
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True

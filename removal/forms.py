@@ -34,24 +34,36 @@ class RemovalRequestForm(AccessibleErrorsMixin, forms.Form):
         max_length=NAME_MAX_LENGTH,
         help_text=_("As it appears on an identity document, if we need to verify who you are."),
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
+        error_messages={"required": _("Enter your name.")},
     )
     email = forms.EmailField(
         label=_("Your e-mail address"),
         help_text=_("We send the link to follow your request here, and nothing else."),
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+        error_messages={
+            "required": _("Enter your e-mail address."),
+            "invalid": _("Enter a valid e-mail address, like name@example.com."),
+        },
     )
     right = forms.ChoiceField(
         label=_("What do you want us to do?"),
         choices=Right.choices,
         widget=forms.RadioSelect,
         initial=Right.ERASURE,
+        error_messages={
+            "required": _("Choose what you want us to do."),
+            "invalid_choice": _("Choose one of the options."),
+        },
     )
     jurisdictions = forms.MultipleChoiceField(
         label=_("Where do you live?"),
         help_text=_("Choose every place whose privacy law protects you. We apply the shortest deadline."),
         choices=JURISDICTION_CHOICES,
         widget=forms.CheckboxSelectMultiple,
-        error_messages={"required": _("Choose at least one place whose law applies to you.")},
+        error_messages={
+            "required": _("Choose at least one place whose law applies to you."),
+            "invalid_choice": _("%(value)s is not a place we know. Choose from the list."),
+        },
     )
 
 

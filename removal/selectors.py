@@ -50,6 +50,10 @@ def removal_request_by_status_token(*, token: str) -> RemovalRequest | None:
     )
 
 
+def jurisdiction_names(*, request: RemovalRequest) -> list[str]:
+    return [JURISDICTIONS[j.code].name for j in request.jurisdictions.all() if j.code in JURISDICTIONS]
+
+
 def mask_email(email: str) -> str:
     """ "jane.doe@example.org" → "j•••e@e•••.org": enough for the subject to recognise, little to leak."""
     local, _, domain = email.partition("@")

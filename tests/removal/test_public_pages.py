@@ -48,10 +48,13 @@ def test_a_duplicate_submission_gets_the_same_answer(
 @pytest.mark.parametrize(
     ("data", "messages"),
     [
-        ({}, ["Your full name: This field is required.", "Where do you live?: Choose at least one place"]),
-        ({**FORM, "email": "zoe at example"}, ["Enter a valid email address."]),
-        ({**FORM, "jurisdictions": ["EU", "ATLANTIS"]}, ["Select a valid choice. ATLANTIS is not one"]),
-        ({**FORM, "right": "everything"}, ["Select a valid choice. everything is not one"]),
+        (
+            {},
+            ["Enter your name.", "Enter your e-mail address.", "Choose at least one place whose law applies"],
+        ),
+        ({**FORM, "email": "zoe at example"}, ["Enter a valid e-mail address, like name@example.com."]),
+        ({**FORM, "jurisdictions": ["EU", "ATLANTIS"]}, ["ATLANTIS is not a place we know."]),
+        ({**FORM, "right": "everything"}, ["Choose one of the options."]),
     ],
 )
 def test_bad_form_is_rejected_with_clear_messages_and_nothing_stored(

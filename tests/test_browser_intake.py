@@ -1,0 +1,217 @@
+"""A person asks for removal in a real browser: the form, its errors, the e-mailed links, the status page.
+
+Headless Debian chromium driven by Playwright against pytest-django's live server. Celery runs eagerly
+and e-mail goes to the locmem outbox, so the links the person "receives" are read from `mailoutbox`.
+Full-page screenshots land in var/screenshots/ for a human to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect, sync_playwright
+
+from removal.models import RemovalRequest, Status
+from removal.selectors import mask_email
+from tests.conftest import CHROMIUM, REQUIRE_SERVICES, SUBJECT_EMAIL, SUBJECT_NAME
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SCREENSHOTS = Path(settings.BASE_DIR) / "var" / "screenshots"
+PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PAGE_BACKGROUND = "rgb(247, 248, 250)"  # --bg in site.css: proves the stylesheet was served
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    # Module-scoped, so it runs before the per-test marker check: check for chromium here as well.
+    if not os.path.exists(CHROMIUM):
+        reason = "needs Debian's chromium package (scripts/install_system_packages.sh installs it)"
+        if REQUIRE_SERVICES:
+            pytest.fail(f"REQUIRE_SERVICES=1 but {reason}")
+        pytest.skip(reason)
+    with pytest.MonkeyPatch.context() as patch:
+        # Playwright's sync API keeps an asyncio loop running in this thread, and Django refuses ORM
+        # calls (ours, and pytest-django's flush) from such a thread unless told they are synchronous.
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            try:
+                yield chromium
+            finally:
+                chromium.close()
+
+
+@pytest.fixture
+def site(live_server: Any, settings: Any) -> str:
+    # The e-mailed links must lead back to this server.
+    settings.PUBLIC_BASE_URL = live_server.url
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return str(live_server.url)
+
+
+def _new_page(browser: Browser, viewport: ViewportSize, *, phone: bool) -> tuple[BrowserContext, Page]:
+    context = browser.new_context(
+        viewport=viewport, is_mobile=phone, has_touch=phone, locale="en-GB", device_scale_factor=1
+    )
+    context.set_default_timeout(10_000)
+    return context, context.new_page()
+
+
+@pytest.fixture
+def phone_page(browser: Browser) -> Iterator[Page]:
+    context, page = _new_page(browser, PHONE, phone=True)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def desktop_page(browser: Browser) -> Iterator[Page]:
+    context, page = _new_page(browser, DESKTOP, phone=False)
+    yield page
+    context.close()
+
+
+def _screenshot(page: Page, name: str) -> None:
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def _assert_fits_the_screen(page: Page) -> None:
+    """Nothing forces sideways scrolling, and the stylesheet is in effect."""
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= page.viewport_size["width"], f"{page.url} is {width}px wide"  # type: ignore[index]
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == PAGE_BACKGROUND
+
+
+def _fill_in_the_form(page: Page) -> None:
+    page.get_by_label("Your full name").fill(SUBJECT_NAME)
+    page.get_by_label("Your e-mail address").fill(SUBJECT_EMAIL)
+    page.get_by_label("Erasure").check()
+    page.get_by_label("European Union (GDPR)").check()
+    page.get_by_role("button", name="Send my request").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Check your e-mail")
+
+
+def _only_link(links: list[str], site: str) -> str:
+    assert len(links) == 1, links
+    assert links[0].startswith(f"{site}/")
+    return links[0]
+
+
+def test_a_person_on_a_phone_submits_confirms_and_follows_a_request(
+    site: str, phone_page: Page, mailoutbox: list[Any], mail_links: Any
+) -> None:
+    page = phone_page
+    page.goto(f"{site}/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Ask us to remove your photos")
+    expect(page.get_by_label("Erasure")).to_be_checked()  # the usual choice is preselected
+    _assert_fits_the_screen(page)
+    _screenshot(page, "phone-1-form")
+
+    # Sending the form empty: back to the form, every problem named, nothing stored.
+    page.get_by_role("button", name="Send my request").click()
+    summary = page.get_by_role("alert")
+    expect(summary).to_contain_text("Please correct the following")
+    expect(page).to_have_title(re.compile(r"^Error:"))
+    for label, anchor, message in [
+        ("Your full name", "#id_name", "Enter your name."),
+        ("Your e-mail address", "#id_email", "Enter your e-mail address."),
+    ]:
+        expect(summary.get_by_role("link", name=message)).to_have_attribute("href", anchor)
+        field = page.get_by_label(label)
+        expect(field).to_have_attribute("aria-invalid", "true")
+        expect(field).to_have_accessible_description(re.compile(re.escape(message)))
+    places = page.get_by_role("group", name="Where do you live?")
+    expect(places).to_have_accessible_description(re.compile("Choose at least one place"))
+    expect(summary.get_by_role("link", name=re.compile("Choose at least one place"))).to_have_attribute(
+        "href", "#id_jurisdictions"
+    )
+    assert RemovalRequest.objects.count() == 0
+    assert mailoutbox == []
+    _assert_fits_the_screen(page)
+    _screenshot(page, "phone-2-form-with-errors")
+
+    _fill_in_the_form(page)
+    assert page.url == f"{site}/submitted/"
+    _assert_fits_the_screen(page)
+    _screenshot(page, "phone-3-check-your-email")
+
+    request = RemovalRequest.objects.get()
+    assert len(mailoutbox) == 2
+    status_link = _only_link(mail_links("status"), site)
+    confirm_link = _only_link(mail_links("confirm"), site)
+
+    page.goto(status_link)
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Your request {request.reference}")
+    expect(page.locator(".status-badge")).to_have_text("Received")
+    expect(page.get_by_text(mask_email(SUBJECT_EMAIL))).to_contain_text("(not yet confirmed)")
+    html = page.content()
+    assert SUBJECT_EMAIL not in html
+    assert "quintero" not in html.lower(), "neither the name nor the address is shown back"
+    assert SUBJECT_NAME.split()[0] not in html
+    expect(page.get_by_role("heading", name="Our deadlines")).to_be_visible()
+    deadlines = page.get_by_role("table")
+    expect(deadlines.get_by_role("columnheader")).to_have_text(["What", "By the end of", "Set by"])
+    expect(deadlines.get_by_role("row").filter(has_text="Response due")).to_contain_text("EU")
+    _assert_fits_the_screen(page)
+    _screenshot(page, "phone-4-status")
+
+    page.goto(confirm_link)
+    assert RemovalRequest.objects.get().email_confirmed_at is None, "opening the link alone confirms nothing"
+    page.get_by_role("button", name="Confirm my e-mail address").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("E-mail address confirmed")
+    expect(page.get_by_text(request.reference)).to_be_visible()
+    _assert_fits_the_screen(page)
+    _screenshot(page, "phone-5-email-confirmed")
+
+    page.goto(status_link)
+    expect(page.get_by_text(mask_email(SUBJECT_EMAIL))).to_contain_text("(confirmed)")
+    expect(page.get_by_text("not yet confirmed")).to_have_count(0)
+    assert RemovalRequest.objects.get().email_confirmed_at is not None
+    _screenshot(page, "phone-6-status-confirmed")
+
+
+def test_a_person_on_a_desktop_withdraws_from_the_status_page(
+    site: str, desktop_page: Page, mailoutbox: list[Any], mail_links: Any
+) -> None:
+    page = desktop_page
+    page.goto(f"{site}/")
+    _assert_fits_the_screen(page)
+    _screenshot(page, "desktop-1-form")
+    _fill_in_the_form(page)
+
+    page.goto(_only_link(mail_links("status"), site))
+    withdraw = page.get_by_role("button", name="Withdraw my request")
+    expect(withdraw).to_be_visible()
+    _assert_fits_the_screen(page)
+    _screenshot(page, "desktop-2-status")
+
+    withdraw.click()
+    expect(page.get_by_role("status")).to_have_text("Your request is withdrawn.")
+    expect(page.locator(".status-badge")).to_have_text("Withdrawn")
+    expect(page.get_by_text("You withdrew this request.")).to_be_visible()
+    expect(page.get_by_role("button", name="Withdraw my request")).to_have_count(0)
+    assert RemovalRequest.objects.get().status == Status.WITHDRAWN
+    _screenshot(page, "desktop-3-withdrawn")
+
+    # The notice was a one-off; the page itself still says withdrawn.
+    page.reload()
+    expect(page.get_by_role("status")).to_have_count(0)
+    expect(page.locator(".status-badge")).to_have_text("Withdrawn")
