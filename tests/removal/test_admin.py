@@ -118,6 +118,7 @@ def test_staff_log_a_request_received_by_post(
     request = RemovalRequest.objects.get()
     assert (request.channel, request.language, request.logged_by) == ("post", "de", reviewer)
     assert request.received_at.isoformat() == "2026-01-15T09:00:00+00:00"
+    assert request.respond_by is not None
     assert request.respond_by.date().isoformat() == "2026-02-16"  # the spec's worked example
     assert len(mailoutbox) == 2
 
@@ -142,6 +143,7 @@ def test_outbox_admin_shows_delivery_but_not_content(staff_client: Any, removal_
     html = staff_client.get(reverse("admin:notifications_message_changelist")).content.decode()
     assert "removal/emails/acknowledgement" in html and "zoe.quintero" not in html
     message = Message.objects.first()
+    assert message is not None
     detail = staff_client.get(
         reverse("admin:notifications_message_change", args=[message.id])
     ).content.decode()

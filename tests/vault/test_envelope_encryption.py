@@ -98,6 +98,7 @@ def test_data_key_is_stored_only_wrapped() -> None:
     data_key = data_key_create(purpose="test")
     stored = DataKey.objects.get(id=data_key.id)
     sealer = sealer_for(stored)
+    assert stored.wrapped_key is not None
     assert bytes(stored.wrapped_key) != sealer.key
     assert sealer.key not in bytes(stored.wrapped_key)
 
