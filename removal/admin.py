@@ -20,6 +20,7 @@ from removal.forms import AskSubjectForm, DenyForm, StaffIntakeForm, VerifyForm
 from removal.models import JURISDICTION_CHOICES, AuditEvent, RemovalRequest
 from vault.services import DataKeyShredded
 
+_SHRED = "shred_personal_data"
 _MOVE_FORMS: dict[str, type[forms.Form]] = {
     "deny": DenyForm,
     "ask_subject": AskSubjectForm,
@@ -159,6 +160,7 @@ class RemovalRequestAdmin(admin.ModelAdmin):
         context = {
             **(extra_context or {}),
             "moves": moves,
+            "can_shred": bool(obj and not obj.is_open and not obj.data_key.is_shredded),
             "show_save": False,
             "show_save_and_continue": False,
         }
@@ -167,6 +169,8 @@ class RemovalRequestAdmin(admin.ModelAdmin):
     def move_view(self, request: HttpRequest, pk: str, move: str) -> HttpResponse:
         obj = get_object_or_404(RemovalRequest.objects.select_related("data_key"), pk=pk)
         change_url = reverse("admin:removal_removalrequest_change", args=[obj.pk])
+        if move == _SHRED:
+            return self._shred_view(request, obj, change_url)
         if move not in services.MOVES:
             messages.error(request, f"Unknown move {move!r}.")
             return HttpResponseRedirect(change_url)
@@ -196,6 +200,30 @@ class RemovalRequestAdmin(admin.ModelAdmin):
             "target": services.MOVES[move].target,
             "form": form,
             "title": f"{obj.reference}: {move.replace('_', ' ')}",
+        }
+        return TemplateResponse(request, "admin/removal/removalrequest/move.html", context)
+
+    def _shred_view(self, request: HttpRequest, obj: RemovalRequest, change_url: str) -> HttpResponse:
+        if request.method == "POST":
+            try:
+                services.removal_request_shred_personal_data(
+                    request=obj, actor=services.Actor.staff(request.user)
+                )
+            except services.IllegalTransition as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(request, f"{obj.reference}: personal data erased (data key destroyed).")
+            return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": obj,
+            "move_label": "erase personal data",
+            "target": "personal data erased",
+            "form": forms.Form(),
+            "title": f"{obj.reference}: erase personal data",
+            "warning": "This destroys the request's data key: the name, address and every message sent about "
+            "this request become unreadable for good. The request's status, dates and audit trail remain.",
         }
         return TemplateResponse(request, "admin/removal/removalrequest/move.html", context)
 

@@ -50,7 +50,7 @@ class SubjectStatusSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Status.choices)
     right = serializers.ChoiceField(choices=Right.choices)
     received_at = serializers.DateTimeField()
-    email_masked = serializers.CharField()
+    email_masked = serializers.CharField(allow_null=True, help_text="null once personal data was erased")
     email_confirmed = serializers.BooleanField()
     jurisdictions = serializers.ListField(child=serializers.CharField())
     deadlines = DeadlineSerializer(many=True)
@@ -155,7 +155,7 @@ def _subject_status(removal_request: RemovalRequest) -> dict[str, Any]:
         "status": removal_request.status,
         "right": removal_request.right,
         "received_at": removal_request.received_at,
-        "email_masked": selectors.mask_email(selectors.removal_request_pii(request=removal_request).email),
+        "email_masked": selectors.removal_request_masked_email(request=removal_request),
         "email_confirmed": removal_request.email_confirmed_at is not None,
         "jurisdictions": [j.code for j in removal_request.jurisdictions.all()],
         "deadlines": [vars(d) for d in selectors.removal_request_deadlines(request=removal_request)],

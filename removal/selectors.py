@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from removal.deadlines import JURISDICTIONS
 from removal.models import RemovalRequest
-from vault.services import sealer_for
+from vault.services import DataKeyShredded, sealer_for
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -37,6 +37,14 @@ def removal_request_pii(*, request: RemovalRequest) -> SubjectPII:
 
 def hash_status_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def removal_request_masked_email(*, request: RemovalRequest) -> str | None:
+    """What the subject may see of their address; None once their personal data was shredded."""
+    try:
+        return mask_email(removal_request_pii(request=request).email)
+    except DataKeyShredded:
+        return None
 
 
 def removal_request_by_status_token(*, token: str) -> RemovalRequest | None:

@@ -44,7 +44,7 @@ from removal.models import (
     SubjectAsk,
 )
 from removal.selectors import hash_status_token, removal_request_deadlines
-from vault.services import blind_index, data_key_create, sealer_for
+from vault.services import blind_index, data_key_create, data_key_shred, sealer_for
 
 _TABLE = RemovalRequest._meta.db_table
 _CONFIRM_SALT = "removal.email-confirmation"
@@ -277,6 +277,10 @@ def _create(
     RequestJurisdiction.objects.bulk_create(
         [RequestJurisdiction(request=request, code=code) for code in codes]
     )
+    link_context = {"status_url": status_url(token), "confirm_url": confirmation_url(request)}
+    _send_to_subject(request=request, template="acknowledgement", context=link_context)
+    _send_to_subject(request=request, template="confirm_email", context=link_context)
+    # Last: the audit append holds the chain's lock until commit, so keep other work out from under it.
     audit_event_append(
         actor=str(actor),
         action="request.received",
@@ -289,9 +293,6 @@ def _create(
             "jurisdictions": list(codes),
         },
     )
-    link_context = {"status_url": status_url(token), "confirm_url": confirmation_url(request)}
-    _send_to_subject(request=request, template="acknowledgement", context=link_context)
-    _send_to_subject(request=request, template="confirm_email", context=link_context)
     return IntakeResult(request=request, created=True, status_token=token)
 
 
@@ -299,6 +300,7 @@ def _handle_duplicate(existing: RemovalRequest, *, actor: Actor, channel: str) -
     token, token_hash = _new_status_token()
     RemovalRequest.objects.filter(id=existing.id).update(status_token_hash=token_hash)
     existing.status_token_hash = token_hash
+    _send_to_subject(request=existing, template="duplicate", context={"status_url": status_url(token)})
     audit_event_append(
         actor=str(actor),
         action="request.duplicate_received",
@@ -306,7 +308,6 @@ def _handle_duplicate(existing: RemovalRequest, *, actor: Actor, channel: str) -
         object_id=existing.id,
         details={"channel": channel},
     )
-    _send_to_subject(request=existing, template="duplicate", context={"status_url": status_url(token)})
     return IntakeResult(request=existing, created=False, status_token=token)
 
 
@@ -460,6 +461,29 @@ def removal_request_deny(
         details={"basis": basis},
         extra_fields={"denial_basis": basis, "denial_note_enc": sealed_note},
     )
+
+
+def removal_request_shred_personal_data(*, request: RemovalRequest, actor: Actor) -> bool:
+    """Erase the subject's personal data by destroying the request's data key (crypto-shredding).
+
+    Name, address, notes and every e-mail sent about the request become unreadable, in backups too
+    once the master key that wrapped the key is retired. Only closed requests: an open one still needs
+    its subject's address. Returns False if it was shredded already.
+    """
+    if request.status not in CLOSED_STATUSES:
+        raise IllegalTransition(
+            reference=request.reference, move="shred_personal_data", status=request.status
+        )
+    with transaction.atomic():
+        shredded = data_key_shred(data_key=request.data_key)
+        if shredded:
+            audit_event_append(
+                actor=str(actor),
+                action="request.personal_data_shredded",
+                object_type="removal_request",
+                object_id=request.id,
+            )
+    return shredded
 
 
 def removal_request_withdraw(*, request: RemovalRequest, actor: Actor) -> RemovalRequest:

@@ -103,14 +103,13 @@ def status_page(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Your request is withdrawn."))
         return redirect(f"{request.path}?t={token}")
-    email = selectors.removal_request_pii(request=removal_request).email
     next_step = NEXT_STEPS[Status(removal_request.status)]
     if removal_request.status == Status.RECEIVED and removal_request.email_confirmed_at:
         next_step = gettext_lazy("Thank you for confirming your e-mail address. We will be in touch soon.")
     context = {
         "req": removal_request,
         "token": token,
-        "masked_email": selectors.mask_email(email),
+        "masked_email": selectors.removal_request_masked_email(request=removal_request),
         "jurisdictions": selectors.jurisdiction_names(request=removal_request),
         "deadlines": selectors.removal_request_deadlines(request=removal_request),
         "next_step": next_step,

@@ -148,3 +148,14 @@ def test_outbox_admin_shows_delivery_but_not_content(staff_client: Any, removal_
         reverse("admin:notifications_message_change", args=[message.id])
     ).content.decode()
     assert "attempt" in detail.lower() and "zoe.quintero" not in detail
+
+
+def test_staff_erase_a_closed_requests_personal_data(staff_client: Any, removal_request: Any) -> None:
+    change = reverse("admin:removal_removalrequest_change", args=[removal_request.id])
+    shred = reverse("admin:removal_move", args=[removal_request.id, "shred_personal_data"])
+    assert shred not in staff_client.get(change).content.decode()  # open requests keep their data
+    staff_client.post(reverse("admin:removal_move", args=[removal_request.id, "withdraw"]))
+    assert shred in staff_client.get(change).content.decode()
+    assert "data key: the name, address" in staff_client.get(shred).content.decode()
+    html = staff_client.post(shred, follow=True).content.decode()
+    assert "personal data erased" in html and "(erased)" in html and "zoe.quintero" not in html

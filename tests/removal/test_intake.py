@@ -191,3 +191,24 @@ def test_expired_or_forged_confirmation_link_is_refused(
 def test_mask_email_hides_most_of_the_address() -> None:
     assert selectors.mask_email("zoe.quintero@example.org") == "z•••o@e•••.org"
     assert selectors.mask_email("ab@x.io") == "a•••@x•••.io"
+
+
+def test_shredding_a_closed_request_erases_its_personal_data_and_is_audited(
+    client: Any, make_request: Any, reviewer: Any
+) -> None:
+    result = make_request()
+    request = result.request
+    actor = services.Actor.staff(reviewer)
+    with pytest.raises(services.IllegalTransition):
+        services.removal_request_shred_personal_data(request=request, actor=actor)  # still open
+    services.removal_request_withdraw(request=request, actor=services.SUBJECT)
+
+    assert services.removal_request_shred_personal_data(request=request, actor=actor) is True
+    assert services.removal_request_shred_personal_data(request=request, actor=actor) is False
+    request.refresh_from_db()
+    with pytest.raises(DataKeyShredded):
+        selectors.removal_request_pii(request=request)
+    assert AuditEvent.objects.filter(action="request.personal_data_shredded").count() == 1
+    # The subject's status page still works, and shows that nothing personal remains.
+    html = client.get(f"/status/?t={result.status_token}").content.decode()
+    assert "(erased)" in html and "Withdrawn" in html
