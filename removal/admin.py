@@ -16,7 +16,7 @@ from django.utils.html import format_html_join
 
 from removal import selectors, services
 from removal.audit import audit_chain_verify
-from removal.forms import AskSubjectForm, DenyForm, StaffIntakeForm, VerifyForm
+from removal.forms import AskSubjectForm, DenyForm, StaffIntakeForm, VerifyForm, add_service_errors
 from removal.models import JURISDICTION_CHOICES, AuditEvent, RemovalRequest
 from vault.services import DataKeyShredded
 
@@ -182,26 +182,16 @@ class RemovalRequestAdmin(admin.ModelAdmin):
                     request=obj, move=move, actor=services.Actor.staff(request.user), **form.cleaned_data
                 )
             except services.InvalidRequest as exc:
-                for field, errors in exc.errors.items():
-                    for error in errors:
-                        form.add_error(field if field in form.fields else None, error)
+                add_service_errors(form, exc.errors)
             except services.IllegalTransition as exc:
                 messages.error(request, str(exc))
                 return HttpResponseRedirect(change_url)
             else:
                 messages.success(request, f"{obj.reference}: {move.replace('_', ' ')} done.")
                 return HttpResponseRedirect(change_url)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "original": obj,
-            "move": move,
-            "move_label": move.replace("_", " "),
-            "target": services.MOVES[move].target,
-            "form": form,
-            "title": f"{obj.reference}: {move.replace('_', ' ')}",
-        }
-        return TemplateResponse(request, "admin/removal/removalrequest/move.html", context)
+        return self._confirm_page(
+            request, obj, label=move.replace("_", " "), outcome=f"to {services.MOVES[move].target}", form=form
+        )
 
     def _shred_view(self, request: HttpRequest, obj: RemovalRequest, change_url: str) -> HttpResponse:
         if request.method == "POST":
@@ -214,16 +204,35 @@ class RemovalRequestAdmin(admin.ModelAdmin):
             else:
                 messages.success(request, f"{obj.reference}: personal data erased (data key destroyed).")
             return HttpResponseRedirect(change_url)
+        return self._confirm_page(
+            request,
+            obj,
+            label="erase personal data",
+            outcome="erasing its personal data",
+            form=forms.Form(),
+            warning="This destroys the request's data key: the name, address and every message sent about "
+            "this request become unreadable for good. The request's status, dates and audit trail remain.",
+        )
+
+    def _confirm_page(
+        self,
+        request: HttpRequest,
+        obj: RemovalRequest,
+        *,
+        label: str,
+        outcome: str,
+        form: forms.Form,
+        warning: str = "",
+    ) -> HttpResponse:
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "original": obj,
-            "move_label": "erase personal data",
-            "target": "personal data erased",
-            "form": forms.Form(),
-            "title": f"{obj.reference}: erase personal data",
-            "warning": "This destroys the request's data key: the name, address and every message sent about "
-            "this request become unreadable for good. The request's status, dates and audit trail remain.",
+            "label": label,
+            "outcome": outcome,
+            "form": form,
+            "warning": warning,
+            "title": f"{obj.reference}: {label}",
         }
         return TemplateResponse(request, "admin/removal/removalrequest/move.html", context)
 
@@ -250,9 +259,7 @@ class RemovalRequestAdmin(admin.ModelAdmin):
                     logged_by=request.user if request.user.is_authenticated else None,
                 )
             except services.InvalidRequest as exc:
-                for field, errors in exc.errors.items():
-                    for error in errors:
-                        form.add_error(field if field in form.fields else None, error)
+                add_service_errors(form, exc.errors)
             else:
                 if result.created:
                     messages.success(

@@ -9,6 +9,13 @@ from removal.models import JURISDICTION_CHOICES, Channel, DenialBasis, Right, Su
 from removal.services import NAME_MAX_LENGTH
 
 
+def add_service_errors(form: forms.Form, errors: dict[str, list[str]]) -> None:
+    """Show a service's refusal on the form: on the field it names, else above the form."""
+    for field, messages in errors.items():
+        for message in messages:
+            form.add_error(field if field in form.fields else None, message)
+
+
 class AccessibleErrorsMixin(forms.Form):
     """Point each invalid input at its error message, so screen readers announce it with the field."""
 

@@ -31,7 +31,7 @@ from django.utils.translation import gettext as _
 
 from notifications.services import message_create
 from removal import deadlines
-from removal.audit import audit_event_append
+from removal.audit import JsonValue, audit_event_append
 from removal.models import (
     CLOSED_STATUSES,
     OPEN_STATUSES,
@@ -91,6 +91,24 @@ class IntakeResult:
     created: bool
     # The status-link secret, present only where this call just issued one; it is never stored.
     status_token: str = field(default="", repr=False)
+
+
+def _audit(
+    request_id: object,
+    action: str,
+    *,
+    actor: Actor,
+    details: dict[str, JsonValue] | None = None,
+    occurred_at: datetime | None = None,
+) -> None:
+    audit_event_append(
+        actor=str(actor),
+        action=f"request.{action}",
+        object_type="removal_request",
+        object_id=request_id,
+        details=details,
+        occurred_at=occurred_at,
+    )
 
 
 def normalise_email(email: str) -> str:
@@ -281,11 +299,10 @@ def _create(
     _send_to_subject(request=request, template="acknowledgement", context=link_context)
     _send_to_subject(request=request, template="confirm_email", context=link_context)
     # Last: the audit append holds the chain's lock until commit, so keep other work out from under it.
-    audit_event_append(
-        actor=str(actor),
-        action="request.received",
-        object_type="removal_request",
-        object_id=request.id,
+    _audit(
+        request.id,
+        "received",
+        actor=actor,
         details={
             "reference": request.reference,
             "right": right,
@@ -301,13 +318,7 @@ def _handle_duplicate(existing: RemovalRequest, *, actor: Actor, channel: str) -
     RemovalRequest.objects.filter(id=existing.id).update(status_token_hash=token_hash)
     existing.status_token_hash = token_hash
     _send_to_subject(request=existing, template="duplicate", context={"status_url": status_url(token)})
-    audit_event_append(
-        actor=str(actor),
-        action="request.duplicate_received",
-        object_type="removal_request",
-        object_id=existing.id,
-        details={"channel": channel},
-    )
+    _audit(existing.id, "duplicate_received", actor=actor, details={"channel": channel})
     return IntakeResult(request=existing, created=False, status_token=token)
 
 
@@ -320,12 +331,7 @@ def removal_request_confirm_email(*, signed_token: str) -> RemovalRequest:
         if request.email_confirmed_at is None:
             request.email_confirmed_at = timezone.now()
             request.save(update_fields=["email_confirmed_at"])
-            audit_event_append(
-                actor=str(SUBJECT),
-                action="request.email_confirmed",
-                object_type="removal_request",
-                object_id=request.id,
-            )
+            _audit(request.id, "email_confirmed", actor=SUBJECT)
     return request
 
 
@@ -388,11 +394,10 @@ def _transition(
         if not updated:
             current = RemovalRequest.objects.filter(id=request.id).values_list("status", flat=True).first()
             raise IllegalTransition(reference=request.reference, move=move_name, status=current or "deleted")
-        audit_event_append(
-            actor=str(actor),
-            action=f"request.{move_name}",
-            object_type="removal_request",
-            object_id=request.id,
+        _audit(
+            request.id,
+            move_name,
+            actor=actor,
             details={"from": request.status, "to": move.target, **(details or {})},
             occurred_at=now,
         )
@@ -477,12 +482,7 @@ def removal_request_shred_personal_data(*, request: RemovalRequest, actor: Actor
     with transaction.atomic():
         shredded = data_key_shred(data_key=request.data_key)
         if shredded:
-            audit_event_append(
-                actor=str(actor),
-                action="request.personal_data_shredded",
-                object_type="removal_request",
-                object_id=request.id,
-            )
+            _audit(request.id, "personal_data_shredded", actor=actor)
     return shredded
 
 

@@ -12,7 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from removal import selectors, services
-from removal.forms import RemovalRequestForm
+from removal.forms import RemovalRequestForm, add_service_errors
 from removal.models import Channel, RemovalRequest, Status
 
 # What the subject sees next, per status: plain words, no internals.
@@ -57,9 +57,7 @@ def request_form(request: HttpRequest) -> HttpResponse:
                 language=get_language() or "en",
             )
         except services.InvalidRequest as exc:
-            for field, errors in exc.errors.items():
-                for error in errors:
-                    form.add_error(field if field in form.fields else None, error)
+            add_service_errors(form, exc.errors)
         else:
             # Same answer for a new request and a duplicate: the page must not reveal which it was.
             return redirect("removal:submitted")
