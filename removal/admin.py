@@ -50,7 +50,7 @@ class RemovalRequestAdmin(admin.ModelAdmin):
         "channel",
         "jurisdiction_codes",
         "received_at",
-        "respond_by",
+        "response_due",
         "confirmed",
     )
     list_filter = (
@@ -77,9 +77,7 @@ class RemovalRequestAdmin(admin.ModelAdmin):
         "received_at",
         "status_changed_at",
         "email_confirmed_at",
-        "acknowledge_by",
-        "respond_by",
-        "respond_by_extended",
+        "deadlines",
         "denial_basis",
         "logged_by",
         "audit_trail",
@@ -101,6 +99,24 @@ class RemovalRequestAdmin(admin.ModelAdmin):
     @admin.display(description="jurisdictions")
     def jurisdiction_codes(self, obj: RemovalRequest) -> str:
         return ", ".join(j.code for j in obj.jurisdictions.all())
+
+    @admin.display(description="response due", ordering="respond_by")
+    def response_due(self, obj: RemovalRequest) -> str:
+        due = next(
+            (d for d in selectors.removal_request_deadlines(request=obj) if d.kind == "respond_by"), None
+        )
+        return f"{due.due:%Y-%m-%d} ({due.set_by})" if due else "-"
+
+    @admin.display(description="deadlines")
+    def deadlines(self, obj: RemovalRequest) -> str:
+        return format_html_join(
+            "",
+            "<div>{}: end of {} {} ({})</div>",
+            (
+                (d.label, f"{d.due:%a %d %b %Y}", d.due.tzname(), d.set_by)
+                for d in selectors.removal_request_deadlines(request=obj)
+            ),
+        )
 
     @admin.display(description="e-mail confirmed", boolean=True)
     def confirmed(self, obj: RemovalRequest) -> bool:
@@ -163,6 +179,7 @@ class RemovalRequestAdmin(admin.ModelAdmin):
             "can_shred": bool(obj and not obj.is_open and not obj.data_key.is_shredded),
             "show_save": False,
             "show_save_and_continue": False,
+            "show_save_and_add_another": False,
         }
         return super().change_view(request, object_id, form_url, extra_context=context)
 

@@ -40,6 +40,7 @@ class IntakeSerializer(serializers.Serializer):
 
 
 class DeadlineSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["acknowledge_by", "respond_by", "respond_by_extended"])
     label = serializers.CharField()  # type: ignore[assignment]  # a field named "label", not Field.label
     due = serializers.DateTimeField()
     set_by = serializers.CharField()

@@ -24,7 +24,7 @@ class Channel(models.TextChoices):
 
 class Status(models.TextChoices):
     RECEIVED = "received", "Received"
-    AWAITING_SUBJECT = "awaiting_subject", "Waiting for you"
+    AWAITING_SUBJECT = "awaiting_subject", "Waiting for the subject"
     VERIFYING = "verifying", "Verifying identity"
     VERIFIED = "verified", "Identity verified"
     DISCOVERING = "discovering", "Searching for photos"

@@ -73,6 +73,7 @@ def mask_email(email: str) -> str:
 
 @dataclass(frozen=True)
 class Deadline:
+    kind: str  # "acknowledge_by", "respond_by" or "respond_by_extended"
     label: StrOrPromise
     due: datetime  # in the zone of the jurisdiction that set it
     set_by: str
@@ -81,12 +82,17 @@ class Deadline:
 def removal_request_deadlines(*, request: RemovalRequest) -> list[Deadline]:
     """The deadlines known so far, each shown in the time zone of the law that set it."""
     rows = [
-        (_("Acknowledgement due"), request.acknowledge_by, request.acknowledge_by_set_by),
-        (_("Response due"), request.respond_by, request.respond_by_set_by),
-        (_("Latest date if extended"), request.respond_by_extended, request.respond_by_extended_set_by),
+        ("acknowledge_by", _("Acknowledgement due"), request.acknowledge_by, request.acknowledge_by_set_by),
+        ("respond_by", _("Response due"), request.respond_by, request.respond_by_set_by),
+        (
+            "respond_by_extended",
+            _("Latest date if extended"),
+            request.respond_by_extended,
+            request.respond_by_extended_set_by,
+        ),
     ]
     return [
-        Deadline(label=label, due=due.astimezone(ZoneInfo(JURISDICTIONS[code].zone)), set_by=code)
-        for label, due, code in rows
+        Deadline(kind=kind, label=label, due=due.astimezone(ZoneInfo(JURISDICTIONS[code].zone)), set_by=code)
+        for kind, label, due, code in rows
         if due is not None and code in JURISDICTIONS
     ]

@@ -347,6 +347,10 @@ class Move:
     target: Status
     only_right: Right | None = None
 
+    @property
+    def label(self) -> str:
+        return self.name.replace("_", " ").capitalize()
+
 
 MOVES: dict[str, Move] = {
     move.name: move

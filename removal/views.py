@@ -38,8 +38,8 @@ NEXT_STEPS = {
 }
 
 
-def _client_address(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "")
+# The subject reads "Waiting for you" where staff read "Waiting for the subject".
+_SUBJECT_STATUS_LABELS = {Status.AWAITING_SUBJECT: gettext_lazy("Waiting for you")}
 
 
 @require_http_methods(["GET", "POST"])
@@ -111,6 +111,9 @@ def status_page(request: HttpRequest) -> HttpResponse:
         "jurisdictions": selectors.jurisdiction_names(request=removal_request),
         "deadlines": selectors.removal_request_deadlines(request=removal_request),
         "next_step": next_step,
+        "status_label": _SUBJECT_STATUS_LABELS.get(
+            Status(removal_request.status), removal_request.get_status_display()
+        ),
         "can_withdraw": any(m.name == "withdraw" for m in services.allowed_moves(removal_request)),
     }
     return render(request, "removal/status.html", context)

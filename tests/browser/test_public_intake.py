@@ -7,90 +7,18 @@ Full-page screenshots land in var/screenshots/ for a human to look at.
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
-from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from removal.models import RemovalRequest, Status
 from removal.selectors import mask_email
-from tests.conftest import CHROMIUM, REQUIRE_SERVICES, SUBJECT_EMAIL, SUBJECT_NAME
+from tests.browser.conftest import PAGE_BACKGROUND, screenshot
+from tests.conftest import SUBJECT_EMAIL, SUBJECT_NAME
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-SCREENSHOTS = Path(settings.BASE_DIR) / "var" / "screenshots"
-PHONE: ViewportSize = {"width": 390, "height": 844}
-DESKTOP: ViewportSize = {"width": 1280, "height": 900}
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-PAGE_BACKGROUND = "rgb(247, 248, 250)"  # --bg in site.css: proves the stylesheet was served
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    # Module-scoped, so it runs before the per-test marker check: check for chromium here as well.
-    if not os.path.exists(CHROMIUM):
-        reason = "needs Debian's chromium package (scripts/install_system_packages.sh installs it)"
-        if REQUIRE_SERVICES:
-            pytest.fail(f"REQUIRE_SERVICES=1 but {reason}")
-        pytest.skip(reason)
-    with pytest.MonkeyPatch.context() as patch:
-        # Playwright's sync API keeps an asyncio loop running in this thread, and Django refuses ORM
-        # calls (ours, and pytest-django's flush) from such a thread unless told they are synchronous.
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-            try:
-                yield chromium
-            finally:
-                chromium.close()
-
-
-@pytest.fixture
-def site(live_server: Any, settings: Any) -> str:
-    # The e-mailed links must lead back to this server.
-    settings.PUBLIC_BASE_URL = live_server.url
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return str(live_server.url)
-
-
-def _new_page(browser: Browser, viewport: ViewportSize, *, phone: bool) -> tuple[BrowserContext, Page]:
-    context = browser.new_context(
-        viewport=viewport, is_mobile=phone, has_touch=phone, locale="en-GB", device_scale_factor=1
-    )
-    context.set_default_timeout(10_000)
-    return context, context.new_page()
-
-
-@pytest.fixture
-def phone_page(browser: Browser) -> Iterator[Page]:
-    context, page = _new_page(browser, PHONE, phone=True)
-    yield page
-    context.close()
-
-
-@pytest.fixture
-def desktop_page(browser: Browser) -> Iterator[Page]:
-    context, page = _new_page(browser, DESKTOP, phone=False)
-    yield page
-    context.close()
-
-
-def _screenshot(page: Page, name: str) -> None:
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def _assert_fits_the_screen(page: Page) -> None:
@@ -123,7 +51,7 @@ def test_a_person_on_a_phone_submits_confirms_and_follows_a_request(
     expect(page.get_by_role("heading", level=1)).to_have_text("Ask us to remove your photos")
     expect(page.get_by_label("Erasure")).to_be_checked()  # the usual choice is preselected
     _assert_fits_the_screen(page)
-    _screenshot(page, "phone-1-form")
+    screenshot(page, "phone-1-form")
 
     # Sending the form empty: back to the form, every problem named, nothing stored.
     page.get_by_role("button", name="Send my request").click()
@@ -146,12 +74,12 @@ def test_a_person_on_a_phone_submits_confirms_and_follows_a_request(
     assert RemovalRequest.objects.count() == 0
     assert mailoutbox == []
     _assert_fits_the_screen(page)
-    _screenshot(page, "phone-2-form-with-errors")
+    screenshot(page, "phone-2-form-with-errors")
 
     _fill_in_the_form(page)
     assert page.url == f"{site}/submitted/"
     _assert_fits_the_screen(page)
-    _screenshot(page, "phone-3-check-your-email")
+    screenshot(page, "phone-3-check-your-email")
 
     request = RemovalRequest.objects.get()
     assert len(mailoutbox) == 2
@@ -171,7 +99,7 @@ def test_a_person_on_a_phone_submits_confirms_and_follows_a_request(
     expect(deadlines.get_by_role("columnheader")).to_have_text(["What", "By the end of", "Set by"])
     expect(deadlines.get_by_role("row").filter(has_text="Response due")).to_contain_text("EU")
     _assert_fits_the_screen(page)
-    _screenshot(page, "phone-4-status")
+    screenshot(page, "phone-4-status")
 
     page.goto(confirm_link)
     assert RemovalRequest.objects.get().email_confirmed_at is None, "opening the link alone confirms nothing"
@@ -179,13 +107,13 @@ def test_a_person_on_a_phone_submits_confirms_and_follows_a_request(
     expect(page.get_by_role("heading", level=1)).to_have_text("E-mail address confirmed")
     expect(page.get_by_text(request.reference)).to_be_visible()
     _assert_fits_the_screen(page)
-    _screenshot(page, "phone-5-email-confirmed")
+    screenshot(page, "phone-5-email-confirmed")
 
     page.goto(status_link)
     expect(page.get_by_text(mask_email(SUBJECT_EMAIL))).to_contain_text("(confirmed)")
     expect(page.get_by_text("not yet confirmed")).to_have_count(0)
     assert RemovalRequest.objects.get().email_confirmed_at is not None
-    _screenshot(page, "phone-6-status-confirmed")
+    screenshot(page, "phone-6-status-confirmed")
 
 
 def test_a_person_on_a_desktop_withdraws_from_the_status_page(
@@ -194,14 +122,14 @@ def test_a_person_on_a_desktop_withdraws_from_the_status_page(
     page = desktop_page
     page.goto(f"{site}/")
     _assert_fits_the_screen(page)
-    _screenshot(page, "desktop-1-form")
+    screenshot(page, "desktop-1-form")
     _fill_in_the_form(page)
 
     page.goto(_only_link(mail_links("status"), site))
     withdraw = page.get_by_role("button", name="Withdraw my request")
     expect(withdraw).to_be_visible()
     _assert_fits_the_screen(page)
-    _screenshot(page, "desktop-2-status")
+    screenshot(page, "desktop-2-status")
 
     withdraw.click()
     expect(page.get_by_role("status")).to_have_text("Your request is withdrawn.")
@@ -209,7 +137,7 @@ def test_a_person_on_a_desktop_withdraws_from_the_status_page(
     expect(page.get_by_text("You withdrew this request.")).to_be_visible()
     expect(page.get_by_role("button", name="Withdraw my request")).to_have_count(0)
     assert RemovalRequest.objects.get().status == Status.WITHDRAWN
-    _screenshot(page, "desktop-3-withdrawn")
+    screenshot(page, "desktop-3-withdrawn")
 
     # The notice was a one-off; the page itself still says withdrawn.
     page.reload()

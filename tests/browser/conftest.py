@@ -1,0 +1,87 @@
+"""Headless Debian chromium, driven by Playwright against pytest-django's live server.
+
+Never a browser that a tool downloads: only the chromium that scripts/install_system_packages.sh
+installs. Screenshots land in var/screenshots/ for a human to look at.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
+
+from tests.conftest import CHROMIUM, REQUIRE_SERVICES
+
+SCREENSHOTS = Path(settings.BASE_DIR) / "var" / "screenshots"
+PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PAGE_BACKGROUND = "rgb(247, 248, 250)"  # --bg in site.css: proves the stylesheet was served
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    # Module-scoped, so it runs before the per-test marker check: check for chromium here as well.
+    if not os.path.exists(CHROMIUM):
+        reason = "needs Debian's chromium package (scripts/install_system_packages.sh installs it)"
+        if REQUIRE_SERVICES:
+            pytest.fail(f"REQUIRE_SERVICES=1 but {reason}")
+        pytest.skip(reason)
+    with pytest.MonkeyPatch.context() as patch:
+        # Playwright's sync API keeps an asyncio loop running in this thread, and Django refuses ORM
+        # calls (ours, and pytest-django's flush) from such a thread unless told they are synchronous.
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            try:
+                yield chromium
+            finally:
+                chromium.close()
+
+
+@pytest.fixture
+def site(live_server: Any, settings: Any) -> str:
+    # The e-mailed links must lead back to this server.
+    settings.PUBLIC_BASE_URL = live_server.url
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return str(live_server.url)
+
+
+def _new_page(browser: Browser, viewport: ViewportSize, *, phone: bool) -> tuple[BrowserContext, Page]:
+    context = browser.new_context(
+        viewport=viewport, is_mobile=phone, has_touch=phone, locale="en-GB", device_scale_factor=1
+    )
+    context.set_default_timeout(10_000)
+    return context, context.new_page()
+
+
+@pytest.fixture
+def phone_page(browser: Browser) -> Iterator[Page]:
+    context, page = _new_page(browser, PHONE, phone=True)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def desktop_page(browser: Browser) -> Iterator[Page]:
+    context, page = _new_page(browser, DESKTOP, phone=False)
+    yield page
+    context.close()
+
+
+def screenshot(page: Page, name: str) -> None:
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
