@@ -1,0 +1,31 @@
+"""Removal's tables: requests (`requests.py`), the audit chain (`audit.py`), reminders (`reminders.py`)."""
+
+from __future__ import annotations
+
+from removal.models.audit import AuditEvent
+from removal.models.requests import (
+    CLOSED_STATUSES,
+    JURISDICTION_CHOICES,
+    OPEN_STATUSES,
+    Channel,
+    DenialBasis,
+    RemovalRequest,
+    RequestJurisdiction,
+    Right,
+    Status,
+    SubjectAsk,
+)
+
+__all__ = [
+    "CLOSED_STATUSES",
+    "JURISDICTION_CHOICES",
+    "OPEN_STATUSES",
+    "AuditEvent",
+    "Channel",
+    "DenialBasis",
+    "RemovalRequest",
+    "RequestJurisdiction",
+    "Right",
+    "Status",
+    "SubjectAsk",
+]
