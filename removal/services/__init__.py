@@ -1,0 +1,70 @@
+"""Writes for removal requests. Callers use `from removal import services` and the names below.
+
+- `intake.py`: requests from every channel, duplicates, e-mail confirmation
+- `lifecycle.py`: one service per status move, erasure of a closed request's personal data
+- `deadlines.py`: deadlines at intake, the identity clock, extensions
+- `common.py`: actors, errors, the audit helper, mail to the subject
+"""
+
+from __future__ import annotations
+
+from removal.services.common import SUBJECT, SYSTEM, Actor, IllegalTransition, InvalidRequest, normalise_email
+from removal.services.intake import (
+    NAME_MAX_LENGTH,
+    IntakeResult,
+    confirmation_url,
+    removal_request_confirm_email,
+    removal_request_create,
+    status_url,
+)
+from removal.services.lifecycle import (
+    MOVES,
+    Move,
+    allowed_moves,
+    removal_request_approve_purge,
+    removal_request_ask_subject,
+    removal_request_complete_opt_out,
+    removal_request_complete_purge,
+    removal_request_deny,
+    removal_request_finish_discovery,
+    removal_request_shred_personal_data,
+    removal_request_start_discovery,
+    removal_request_start_verification,
+    removal_request_transition,
+    removal_request_verify,
+    removal_request_waive_verification,
+    removal_request_withdraw,
+)
+from vault.services import blind_index
+
+__all__ = [
+    "MOVES",
+    "NAME_MAX_LENGTH",
+    "SUBJECT",
+    "SYSTEM",
+    "Actor",
+    "IllegalTransition",
+    "IntakeResult",
+    "InvalidRequest",
+    "Move",
+    "allowed_moves",
+    "blind_index",
+    "confirmation_url",
+    "normalise_email",
+    "removal_request_approve_purge",
+    "removal_request_ask_subject",
+    "removal_request_complete_opt_out",
+    "removal_request_complete_purge",
+    "removal_request_confirm_email",
+    "removal_request_create",
+    "removal_request_deny",
+    "removal_request_finish_discovery",
+    "removal_request_shred_personal_data",
+    "removal_request_start_discovery",
+    "removal_request_start_verification",
+    "removal_request_transition",
+    "removal_request_verify",
+    "removal_request_waive_verification",
+    "removal_request_withdraw",
+    "status_url",
+]

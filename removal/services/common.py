@@ -1,0 +1,92 @@
+"""Pieces every removal service uses: actors, errors, the audit helper, mail to the subject."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from notifications.services import message_create
+from removal.audit import JsonValue, audit_event_append
+from removal.models import (
+    RemovalRequest,
+)
+from removal.selectors import removal_request_deadlines
+from vault.services import sealer_for
+
+REQUEST_TABLE = RemovalRequest._meta.db_table
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it, as the audit trail records it: never a name or an address."""
+
+    kind: str  # "subject", "staff" or "system"
+    id: str = ""
+
+    @classmethod
+    def staff(cls, user: object) -> Actor:
+        return cls(kind="staff", id=str(getattr(user, "pk", "")))
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.id}" if self.id else self.kind
+
+
+SUBJECT = Actor(kind="subject")
+SYSTEM = Actor(kind="system")
+
+
+class InvalidRequest(ValueError):
+    """Input refused before anything was stored; `errors` maps field names to messages."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in errors.items()))
+
+
+class IllegalTransition(Exception):
+    def __init__(self, *, reference: str, move: str, status: str) -> None:
+        self.move, self.status = move, status
+        super().__init__(f"{reference}: cannot {move.replace('_', ' ')} a request that is {status}")
+
+
+def audit_request_event(
+    request_id: object,
+    action: str,
+    *,
+    actor: Actor,
+    details: dict[str, JsonValue] | None = None,
+    occurred_at: datetime | None = None,
+) -> None:
+    audit_event_append(
+        actor=str(actor),
+        action=f"request.{action}",
+        object_type="removal_request",
+        object_id=request_id,
+        details=details,
+        occurred_at=occurred_at,
+    )
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def notify_subject(*, request: RemovalRequest, template: str, context: Mapping[str, object]) -> None:
+    sealer = sealer_for(request.data_key)
+    email = sealer.open(request.email_enc, table=REQUEST_TABLE, column="email_enc", row_id=request.id)
+    name = sealer.open(request.name_enc, table=REQUEST_TABLE, column="name_enc", row_id=request.id)
+    message_create(
+        template=f"removal/emails/{template}",
+        to=email,
+        context={
+            "name": name,
+            "reference": request.reference,
+            "request": request,
+            "deadlines": removal_request_deadlines(request=request),
+            **context,
+        },
+        data_key=request.data_key,
+        language=request.language,
+        about=f"removal.request:{request.id}",
+    )

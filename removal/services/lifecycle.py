@@ -1,0 +1,229 @@
+"""The request lifecycle: one service per status move; every other move is refused.
+
+Status moves (one service each; every other move is refused):
+
+    received ─────────┬─▶ verifying ──┬─▶ verified ─▶ discovering ─▶ awaiting_review ─▶ purging ─▶ completed
+      │  ▲            │      │        │       │ (opt-out only: verification waived, then completed)
+      │  └ awaiting_subject ◀┘        │       └───────────────────────────────────────────────────▶ completed
+      │          └───────────────────▶┘
+      └─ any open state before purging ─▶ denied (with a basis) | withdrawn
+
+Each transition is a conditional UPDATE on the current status, writes its audit event in the same
+transaction, and defers any Celery work to `transaction.on_commit`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from removal.models import (
+    CLOSED_STATUSES,
+    OPEN_STATUSES,
+    DenialBasis,
+    RemovalRequest,
+    Right,
+    Status,
+    SubjectAsk,
+)
+from removal.services.common import (
+    REQUEST_TABLE,
+    Actor,
+    IllegalTransition,
+    InvalidRequest,
+    audit_request_event,
+)
+from vault.services import data_key_shred, sealer_for
+
+_BEFORE_PURGE = frozenset(OPEN_STATUSES) - {Status.PURGING}
+
+
+@dataclass(frozen=True)
+class Move:
+    name: str
+    sources: frozenset[Status]
+    target: Status
+    only_right: Right | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name.replace("_", " ").capitalize()
+
+
+MOVES: dict[str, Move] = {
+    move.name: move
+    for move in (
+        Move("ask_subject", frozenset({Status.RECEIVED, Status.VERIFYING}), Status.AWAITING_SUBJECT),
+        Move("start_verification", frozenset({Status.RECEIVED, Status.AWAITING_SUBJECT}), Status.VERIFYING),
+        Move("verify", frozenset({Status.VERIFYING}), Status.VERIFIED),
+        # CCPA §7026 forbids verifying an opt-out of sale or sharing.
+        Move("waive_verification", frozenset({Status.RECEIVED}), Status.VERIFIED, only_right=Right.OPT_OUT),
+        Move("start_discovery", frozenset({Status.VERIFIED}), Status.DISCOVERING),
+        Move("finish_discovery", frozenset({Status.DISCOVERING}), Status.AWAITING_REVIEW),
+        Move("approve_purge", frozenset({Status.AWAITING_REVIEW}), Status.PURGING),
+        Move("complete_purge", frozenset({Status.PURGING}), Status.COMPLETED),
+        Move("complete_opt_out", frozenset({Status.VERIFIED}), Status.COMPLETED, only_right=Right.OPT_OUT),
+        Move("deny", _BEFORE_PURGE, Status.DENIED),
+        Move("withdraw", _BEFORE_PURGE, Status.WITHDRAWN),
+    )
+}
+assert all(move.target not in CLOSED_STATUSES or move.sources <= OPEN_STATUSES for move in MOVES.values())
+
+
+def allowed_moves(request: RemovalRequest) -> list[Move]:
+    return [
+        move
+        for move in MOVES.values()
+        if request.status in move.sources and (move.only_right is None or move.only_right == request.right)
+    ]
+
+
+def _transition(
+    request: RemovalRequest,
+    move_name: str,
+    *,
+    actor: Actor,
+    details: dict[str, str] | None = None,
+    extra_fields: dict[str, object] | None = None,
+) -> RemovalRequest:
+    move = MOVES[move_name]
+    now = timezone.now()
+    with transaction.atomic():
+        candidates = RemovalRequest.objects.filter(id=request.id, status__in=move.sources)
+        if move.only_right is not None:
+            candidates = candidates.filter(right=move.only_right)
+        updated = candidates.update(status=move.target, status_changed_at=now, **(extra_fields or {}))
+        if not updated:
+            current = RemovalRequest.objects.filter(id=request.id).values_list("status", flat=True).first()
+            raise IllegalTransition(reference=request.reference, move=move_name, status=current or "deleted")
+        audit_request_event(
+            request.id,
+            move_name,
+            actor=actor,
+            details={"from": request.status, "to": move.target, **(details or {})},
+            occurred_at=now,
+        )
+    request.refresh_from_db()
+    return request
+
+
+def removal_request_ask_subject(*, request: RemovalRequest, actor: Actor, ask: str) -> RemovalRequest:
+    """We need something from the subject (identity information, a clearer photo)."""
+    if ask not in SubjectAsk.values:
+        raise InvalidRequest({"ask": [_("Choose what we need from the subject.")]})
+    return _transition(request, "ask_subject", actor=actor, details={"ask": ask})
+
+
+def removal_request_start_verification(*, request: RemovalRequest, actor: Actor) -> RemovalRequest:
+    return _transition(request, "start_verification", actor=actor)
+
+
+def removal_request_verify(*, request: RemovalRequest, actor: Actor, method: str) -> RemovalRequest:
+    return _transition(request, "verify", actor=actor, details={"method": method})
+
+
+def removal_request_waive_verification(*, request: RemovalRequest, actor: Actor) -> RemovalRequest:
+    return _transition(request, "waive_verification", actor=actor, details={"method": "not_required"})
+
+
+def removal_request_start_discovery(*, request: RemovalRequest, actor: Actor) -> RemovalRequest:
+    return _transition(request, "start_discovery", actor=actor)
+
+
+def removal_request_finish_discovery(*, request: RemovalRequest, actor: Actor) -> RemovalRequest:
+    return _transition(request, "finish_discovery", actor=actor)
+
+
+def removal_request_approve_purge(*, request: RemovalRequest, actor: Actor) -> RemovalRequest:
+    return _transition(request, "approve_purge", actor=actor)
+
+
+def removal_request_complete_purge(*, request: RemovalRequest, actor: Actor) -> RemovalRequest:
+    return _transition(request, "complete_purge", actor=actor)
+
+
+def removal_request_complete_opt_out(*, request: RemovalRequest, actor: Actor) -> RemovalRequest:
+    return _transition(request, "complete_opt_out", actor=actor)
+
+
+def removal_request_deny(
+    *, request: RemovalRequest, actor: Actor, basis: str, note: str = ""
+) -> RemovalRequest:
+    """Refuse the request on a recorded basis. The free-text note is sealed: it may name the subject."""
+    if basis not in DenialBasis.values:
+        raise InvalidRequest({"basis": [_("Choose the legal basis for the denial.")]})
+    if basis == DenialBasis.OTHER_EXEMPTION and not note.strip():
+        raise InvalidRequest({"note": [_("Explain which exemption applies.")]})
+    sealed_note = (
+        sealer_for(request.data_key).seal(
+            note.strip(), table=REQUEST_TABLE, column="denial_note_enc", row_id=request.id
+        )
+        if note.strip()
+        else None
+    )
+    return _transition(
+        request,
+        "deny",
+        actor=actor,
+        details={"basis": basis},
+        extra_fields={"denial_basis": basis, "denial_note_enc": sealed_note},
+    )
+
+
+def removal_request_shred_personal_data(*, request: RemovalRequest, actor: Actor) -> bool:
+    """Erase the subject's personal data by destroying the request's data key (crypto-shredding).
+
+    Name, address, notes and every e-mail sent about the request become unreadable, in backups too
+    once the master key that wrapped the key is retired. Only closed requests: an open one still needs
+    its subject's address. Returns False if it was shredded already.
+    """
+    if request.status not in CLOSED_STATUSES:
+        raise IllegalTransition(
+            reference=request.reference, move="shred_personal_data", status=request.status
+        )
+    with transaction.atomic():
+        shredded = data_key_shred(data_key=request.data_key)
+        if shredded:
+            audit_request_event(request.id, "personal_data_shredded", actor=actor)
+    return shredded
+
+
+def removal_request_withdraw(*, request: RemovalRequest, actor: Actor) -> RemovalRequest:
+    return _transition(request, "withdraw", actor=actor)
+
+
+_PLAIN_MOVES = {
+    "start_verification": removal_request_start_verification,
+    "waive_verification": removal_request_waive_verification,
+    "start_discovery": removal_request_start_discovery,
+    "finish_discovery": removal_request_finish_discovery,
+    "approve_purge": removal_request_approve_purge,
+    "complete_purge": removal_request_complete_purge,
+    "complete_opt_out": removal_request_complete_opt_out,
+    "withdraw": removal_request_withdraw,
+}
+
+
+def removal_request_transition(
+    *,
+    request: RemovalRequest,
+    move: str,
+    actor: Actor,
+    basis: str = "",
+    note: str = "",
+    ask: str = "",
+    method: str = "",
+) -> RemovalRequest:
+    """Run the move a staff member chose (admin, API) through its own service."""
+    if move == "deny":
+        return removal_request_deny(request=request, actor=actor, basis=basis, note=note)
+    if move == "ask_subject":
+        return removal_request_ask_subject(request=request, actor=actor, ask=ask)
+    if move == "verify":
+        return removal_request_verify(request=request, actor=actor, method=method or "manual_review")
+    if move not in _PLAIN_MOVES:
+        raise InvalidRequest({"move": [_("Unknown move %(move)s.") % {"move": move}]})
+    return _PLAIN_MOVES[move](request=request, actor=actor)
