@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
@@ -99,6 +100,7 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("fr", "Français"), ("de", "Deutsch")]
 TIME_ZONE = "UTC"
 USE_I18N = True
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 STATIC_URL = "static/"
@@ -238,4 +240,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.tasks.sweep_outbox",
         "schedule": env.int("OUTBOX_SWEEP_SECONDS", default=60),
     },
+}
+
+# --- Deadline reminders (spec/deadlines.md, "Reminders") ------------------------------------------
+REMINDER_DAYS_BEFORE = [int(d) for d in env.list("REMINDER_DAYS_BEFORE", default=["14", "7", "3", "1"])]
+EXTENSION_DECISION_ALARM_DAYS = env.int("EXTENSION_DECISION_ALARM_DAYS", default=7)
+REMINDER_DIGEST_DAYS = env.int("REMINDER_DIGEST_DAYS", default=7)
+CELERY_BEAT_SCHEDULE["sweep-reminders"] = {
+    "task": "removal.tasks.sweep_reminders",
+    "schedule": env.int("REMINDER_SWEEP_SECONDS", default=300),
+}
+CELERY_BEAT_SCHEDULE["daily-digest"] = {
+    "task": "removal.tasks.send_digest",
+    "schedule": crontab(hour=env.int("REMINDER_DIGEST_HOUR_UTC", default=6), minute=0),
 }

@@ -29,3 +29,8 @@ def message_content(*, message: Message) -> MessageContent:
         body_text=field("body_text_enc"),
         body_html=field("body_html_enc"),
     )
+
+
+def message_was_sent(*, about: str, template: str) -> bool:
+    """Whether a message of this template about this object has been delivered (e.g. an acknowledgement)."""
+    return Message.objects.filter(about=about, template=template, status=Message.Status.SENT).exists()

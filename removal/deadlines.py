@@ -217,6 +217,8 @@ class Jurisdiction:
     name: str
     regime: str
     zone: str
+    # Where a subject may complain (named in denial notices), in words a person can act on.
+    authority: str
     erasure: Rule
     # None: an opt-out is handled as an erasure request there.
     opt_out: Rule | None = None
@@ -248,6 +250,10 @@ JURISDICTIONS: Final[Mapping[str, Jurisdiction]] = _table(
         name="European Union (GDPR)",
         regime="GDPR Art. 12(3)",
         zone="Europe/Brussels",
+        authority=(
+            "the data protection authority of the EU country where you live or work, "
+            "or where you think the law was broken"
+        ),
         erasure=Rule(
             respond=CalendarMonths(1),
             extended=CalendarMonths(3),
@@ -259,6 +265,7 @@ JURISDICTIONS: Final[Mapping[str, Jurisdiction]] = _table(
         name="United Kingdom (UK GDPR)",
         regime="UK GDPR",
         zone="Europe/London",
+        authority="the Information Commissioner's Office (ico.org.uk)",
         erasure=Rule(
             respond=CalendarMonths(1),
             extended=CalendarMonths(3),
@@ -270,6 +277,10 @@ JURISDICTIONS: Final[Mapping[str, Jurisdiction]] = _table(
         name="California (CCPA)",
         regime="CCPA regs §7021 (delete/know/correct)",
         zone="America/Los_Angeles",
+        authority=(
+            "the California Privacy Protection Agency (cppa.ca.gov) "
+            "or the California Attorney General (oag.ca.gov)"
+        ),
         # "Receipt is day 1 of 45": the 45th day is receipt + 44.
         erasure=Rule(acknowledge=BusinessDays(10), respond=CalendarDays(44), extended=CalendarDays(89)),
         opt_out=Rule(respond=BusinessDays(15), regime="CCPA regs §7026 (opt-out of sale/sharing)"),
@@ -279,6 +290,7 @@ JURISDICTIONS: Final[Mapping[str, Jurisdiction]] = _table(
         name="Virginia (VCDPA)",
         regime="VCDPA §59.1-577",
         zone="America/New_York",
+        authority="the Virginia Attorney General (oag.state.va.us)",
         erasure=_US_STATE,
         opt_out=_US_STATE,
     ),
@@ -287,6 +299,7 @@ JURISDICTIONS: Final[Mapping[str, Jurisdiction]] = _table(
         name="Colorado (CPA)",
         regime="CPA §6-1-1306",
         zone="America/Denver",
+        authority="the Colorado Attorney General (coag.gov)",
         erasure=_US_STATE,
         opt_out=_US_STATE,
     ),
@@ -295,6 +308,7 @@ JURISDICTIONS: Final[Mapping[str, Jurisdiction]] = _table(
         name="Connecticut (CTDPA)",
         regime="CTDPA §42-518",
         zone="America/New_York",
+        authority="the Connecticut Attorney General (portal.ct.gov/ag)",
         erasure=_US_STATE,
         opt_out=_US_STATE,
     ),
@@ -303,6 +317,7 @@ JURISDICTIONS: Final[Mapping[str, Jurisdiction]] = _table(
         name="Brazil (LGPD)",
         regime="LGPD Art. 19",
         zone="America/Sao_Paulo",
+        authority="the Autoridade Nacional de Proteção de Dados (gov.br/anpd)",
         erasure=Rule(respond=CalendarDays(15)),
     ),
     Jurisdiction(
@@ -310,6 +325,7 @@ JURISDICTIONS: Final[Mapping[str, Jurisdiction]] = _table(
         name="Canada (PIPEDA)",
         regime="PIPEDA s.8",
         zone="America/Toronto",
+        authority="the Office of the Privacy Commissioner of Canada (priv.gc.ca)",
         erasure=Rule(respond=CalendarDays(30), extended=CalendarDays(60)),
     ),
     Jurisdiction(
@@ -317,6 +333,7 @@ JURISDICTIONS: Final[Mapping[str, Jurisdiction]] = _table(
         name="Québec (P-39.1)",
         regime="Québec P-39.1 s.32",
         zone="America/Toronto",
+        authority="the Commission d'accès à l'information du Québec (cai.gouv.qc.ca)",
         erasure=Rule(respond=CalendarDays(30)),
     ),
     Jurisdiction(
@@ -324,6 +341,7 @@ JURISDICTIONS: Final[Mapping[str, Jurisdiction]] = _table(
         name="Australia (APP 12)",
         regime="APP 12",
         zone="Australia/Sydney",
+        authority="the Office of the Australian Information Commissioner (oaic.gov.au)",
         erasure=Rule(respond=CalendarDays(30)),
     ),
 )

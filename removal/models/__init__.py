@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from removal.models.audit import AuditEvent
+from removal.models.reminders import DeadlineKind, Reminder
 from removal.models.requests import (
     CLOSED_STATUSES,
     JURISDICTION_CHOICES,
     OPEN_STATUSES,
     Channel,
     DenialBasis,
+    ExtensionReason,
+    IdentityDoubt,
     RemovalRequest,
     RequestJurisdiction,
     Right,
@@ -22,7 +25,11 @@ __all__ = [
     "OPEN_STATUSES",
     "AuditEvent",
     "Channel",
+    "DeadlineKind",
     "DenialBasis",
+    "ExtensionReason",
+    "IdentityDoubt",
+    "Reminder",
     "RemovalRequest",
     "RequestJurisdiction",
     "Right",

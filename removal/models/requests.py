@@ -1,38 +1,40 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from removal.deadlines import JURISDICTIONS
 
 
 class Right(models.TextChoices):
-    ERASURE = "erasure", "Erasure (delete my photos and data)"
-    OPT_OUT = "opt_out", "Opt-out of sale or sharing"
+    ERASURE = "erasure", _("Erasure (delete my photos and data)")
+    OPT_OUT = "opt_out", _("Opt-out of sale or sharing")
 
 
 class Channel(models.TextChoices):
-    WEB = "web", "Web form"
-    API = "api", "API"
-    EMAIL = "email", "E-mail"
-    POST = "post", "Post"
-    PHONE = "phone", "Phone"
+    WEB = "web", _("Web form")
+    API = "api", _("API")
+    EMAIL = "email", _("E-mail")
+    POST = "post", _("Post")
+    PHONE = "phone", _("Phone")
 
 
 class Status(models.TextChoices):
-    RECEIVED = "received", "Received"
-    AWAITING_SUBJECT = "awaiting_subject", "Waiting for the subject"
-    VERIFYING = "verifying", "Verifying identity"
-    VERIFIED = "verified", "Identity verified"
-    DISCOVERING = "discovering", "Searching for photos"
-    AWAITING_REVIEW = "awaiting_review", "Matches under review"
-    PURGING = "purging", "Deleting"
-    COMPLETED = "completed", "Completed"
-    DENIED = "denied", "Denied"
-    WITHDRAWN = "withdrawn", "Withdrawn"
+    RECEIVED = "received", _("Received")
+    AWAITING_SUBJECT = "awaiting_subject", _("Waiting for the subject")
+    VERIFYING = "verifying", _("Verifying identity")
+    VERIFIED = "verified", _("Identity verified")
+    DISCOVERING = "discovering", _("Searching for photos")
+    AWAITING_REVIEW = "awaiting_review", _("Matches under review")
+    PURGING = "purging", _("Deleting")
+    COMPLETED = "completed", _("Completed")
+    DENIED = "denied", _("Denied")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
 
 
 CLOSED_STATUSES = frozenset({Status.COMPLETED, Status.DENIED, Status.WITHDRAWN})
@@ -40,20 +42,36 @@ OPEN_STATUSES = frozenset(Status) - CLOSED_STATUSES
 
 
 class DenialBasis(models.TextChoices):
-    IDENTITY_NOT_VERIFIED = "identity_not_verified", "Identity could not be verified"
-    MANIFESTLY_UNFOUNDED = "manifestly_unfounded", "Manifestly unfounded or excessive (GDPR Art. 12(5))"
-    LEGAL_OBLIGATION = "legal_obligation", "Retention required by law (GDPR Art. 17(3)(b))"
-    LEGAL_CLAIMS = "legal_claims", "Needed for legal claims (GDPR Art. 17(3)(e))"
-    NO_RESPONSE = "no_response", "No response to our request for information"
-    OTHER_EXEMPTION = "other_exemption", "Another statutory exemption (see note)"
+    IDENTITY_NOT_VERIFIED = "identity_not_verified", _("Identity could not be verified")
+    MANIFESTLY_UNFOUNDED = "manifestly_unfounded", _("Manifestly unfounded or excessive (GDPR Art. 12(5))")
+    LEGAL_OBLIGATION = "legal_obligation", _("Retention required by law (GDPR Art. 17(3)(b))")
+    LEGAL_CLAIMS = "legal_claims", _("Needed for legal claims (GDPR Art. 17(3)(e))")
+    NO_RESPONSE = "no_response", _("No response to our request for information")
+    OTHER_EXEMPTION = "other_exemption", _("Another statutory exemption (see note)")
 
 
 class SubjectAsk(models.TextChoices):
     """What we asked the subject for: a code, so the audit trail never holds free text about a person."""
 
-    IDENTITY = "identity", "Information to verify your identity"
-    CLEARER_PHOTO = "clearer_photo", "A clearer photo of your face"
-    CLARIFICATION = "clarification", "Clarification of your request"
+    IDENTITY = "identity", _("Information to verify your identity")
+    CLEARER_PHOTO = "clearer_photo", _("A clearer photo of your face")
+    CLARIFICATION = "clarification", _("Clarification of your request")
+
+
+class IdentityDoubt(models.TextChoices):
+    """Why we doubt who the requester is: recorded when asking for identity information. Under the EU
+    soft-pause policy the clock restarts only where such a reason was recorded."""
+
+    EMAIL_NOT_CONFIRMED = "email_not_confirmed", _("E-mail address not confirmed")
+    DETAILS_CONFLICT = "details_conflict", _("Details conflict with what we hold")
+    THIRD_PARTY = "third_party", _("Request may come from someone else")
+    HIGH_RISK = "high_risk", _("Erasure of biometric data: identity must be certain")
+
+
+class ExtensionReason(models.TextChoices):
+    COMPLEXITY = "complexity", _("The request is complex")
+    NUMBER_OF_REQUESTS = "number_of_requests", _("We are handling many requests from you")
+    VOLUME_OF_DATA = "volume_of_data", _("A large number of photos must be searched and reviewed")
 
 
 JURISDICTION_CHOICES = [(code, j.name) for code, j in JURISDICTIONS.items()]
@@ -85,9 +103,27 @@ class RemovalRequest(models.Model):
 
     denial_basis = models.CharField(max_length=32, choices=DenialBasis.choices, blank=True)
     denial_note_enc = models.BinaryField(null=True, blank=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_removal_requests",
+        help_text="Receives this request's deadline reminders; the privacy team address does when empty.",
+    )
     logged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+
+    # Identity information we asked for: GB's clock (and, under the soft-pause policy, the EU's)
+    # starts when it arrives.
+    # What we last asked the subject for (while awaiting_subject), named in our notice to them.
+    pending_ask = models.CharField(max_length=20, choices=SubjectAsk.choices, blank=True)
+    identity_requested_at = models.DateTimeField(null=True, blank=True)
+    identity_received_at = models.DateTimeField(null=True, blank=True)
+    identity_doubt = models.CharField(max_length=32, choices=IdentityDoubt.choices, blank=True)
+    extended_at = models.DateTimeField(null=True, blank=True)
+    extension_reason = models.CharField(max_length=32, choices=ExtensionReason.choices, blank=True)
 
     clock_started_at = models.DateTimeField(null=True, blank=True)
     acknowledge_by = models.DateTimeField(null=True, blank=True)
@@ -123,6 +159,11 @@ class RemovalRequest(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+    @property
+    def response_due(self) -> datetime | None:
+        """The response deadline in force: the extended one once an extension was taken."""
+        return self.respond_by_extended if self.extended_at else self.respond_by
 
 
 class RequestJurisdiction(models.Model):

@@ -25,6 +25,7 @@ from removal.models import (
     Right,
     Status,
 )
+from removal.reminders import reminders_plan
 from removal.selectors import hash_status_token
 from removal.services.common import (
     REQUEST_TABLE,
@@ -195,6 +196,7 @@ def _create(
     RequestJurisdiction.objects.bulk_create(
         [RequestJurisdiction(request=request, code=code) for code in codes]
     )
+    reminders_plan(request=request)
     link_context = {"status_url": status_url(token), "confirm_url": confirmation_url(request)}
     notify_subject(request=request, template="acknowledgement", context=link_context)
     notify_subject(request=request, template="confirm_email", context=link_context)

@@ -20,21 +20,25 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from removal.deadlines import JURISDICTIONS
 from removal.models import (
     CLOSED_STATUSES,
     OPEN_STATUSES,
     DenialBasis,
+    IdentityDoubt,
     RemovalRequest,
     Right,
     Status,
     SubjectAsk,
 )
+from removal.reminders import reminders_cancel
 from removal.services.common import (
     REQUEST_TABLE,
     Actor,
     IllegalTransition,
     InvalidRequest,
     audit_request_event,
+    notify_subject,
 )
 from vault.services import data_key_shred, sealer_for
 
@@ -91,6 +95,7 @@ def _transition(
 ) -> RemovalRequest:
     move = MOVES[move_name]
     now = timezone.now()
+    details_from = request.status
     with transaction.atomic():
         candidates = RemovalRequest.objects.filter(id=request.id, status__in=move.sources)
         if move.only_right is not None:
@@ -99,22 +104,62 @@ def _transition(
         if not updated:
             current = RemovalRequest.objects.filter(id=request.id).values_list("status", flat=True).first()
             raise IllegalTransition(reference=request.reference, move=move_name, status=current or "deleted")
+        if move.target in CLOSED_STATUSES:
+            reminders_cancel(request=request)
+        if notice := _NOTICES.get(move_name):
+            request.refresh_from_db()
+            notify_subject(request=request, template=notice, context=_notice_context(request))
         audit_request_event(
             request.id,
             move_name,
             actor=actor,
-            details={"from": request.status, "to": move.target, **(details or {})},
+            details={"from": details_from, "to": move.target, **(details or {})},
             occurred_at=now,
         )
     request.refresh_from_db()
     return request
 
 
-def removal_request_ask_subject(*, request: RemovalRequest, actor: Actor, ask: str) -> RemovalRequest:
-    """We need something from the subject (identity information, a clearer photo)."""
+# What the subject is told when staff make a move (templates in removal/emails/).
+_NOTICES = {
+    "ask_subject": "information_needed",
+    "deny": "denial",
+    "complete_purge": "completion",
+    "complete_opt_out": "completion",
+    "withdraw": "withdrawal",
+}
+
+
+def _notice_context(request: RemovalRequest) -> dict[str, object]:
+    codes = sorted(j.code for j in request.jurisdictions.all())
+    return {
+        "ask": SubjectAsk(request.pending_ask).label if request.pending_ask else "",
+        "basis": DenialBasis(request.denial_basis).label if request.denial_basis else "",
+        "authorities": [JURISDICTIONS[code].authority for code in codes if code in JURISDICTIONS],
+    }
+
+
+def removal_request_ask_subject(
+    *, request: RemovalRequest, actor: Actor, ask: str, doubt: str = ""
+) -> RemovalRequest:
+    """We need something from the subject (identity information, a clearer photo).
+
+    Asking for identity information starts the identity clock: GB's month (and the EU's, under the
+    soft-pause policy, only with a recorded `doubt`) restarts when it arrives.
+    """
     if ask not in SubjectAsk.values:
         raise InvalidRequest({"ask": [_("Choose what we need from the subject.")]})
-    return _transition(request, "ask_subject", actor=actor, details={"ask": ask})
+    if doubt and (ask != SubjectAsk.IDENTITY or doubt not in IdentityDoubt.values):
+        raise InvalidRequest(
+            {"doubt": [_("A doubt about identity goes with a request for identity information.")]}
+        )
+    extra: dict[str, object] = {"pending_ask": ask}
+    details = {"ask": ask}
+    if ask == SubjectAsk.IDENTITY and request.identity_requested_at is None:
+        # The first request counts: the EU soft pause needs it within 3 working days of receipt.
+        extra.update(identity_requested_at=timezone.now(), identity_doubt=doubt)
+        details["doubt"] = doubt
+    return _transition(request, "ask_subject", actor=actor, details=details, extra_fields=extra)
 
 
 def removal_request_start_verification(*, request: RemovalRequest, actor: Actor) -> RemovalRequest:
