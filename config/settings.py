@@ -211,6 +211,8 @@ SPECTACULAR_SETTINGS = {
         "RightEnum": "removal.models.Right",
         "ChannelEnum": "removal.models.Channel",
         "SubjectAskEnum": "removal.models.SubjectAsk",
+        "ExtensionReasonEnum": "removal.models.ExtensionReason",
+        "IdentityDoubtEnum": "removal.models.IdentityDoubt",
     },
 }
 

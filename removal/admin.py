@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.template.response import TemplateResponse
@@ -16,16 +19,99 @@ from django.utils.html import format_html_join
 
 from removal import selectors, services
 from removal.audit import audit_chain_verify
-from removal.forms import AskSubjectForm, DenyForm, StaffIntakeForm, VerifyForm, add_service_errors
-from removal.models import JURISDICTION_CHOICES, AuditEvent, RemovalRequest
+from removal.forms import (
+    AskSubjectForm,
+    DenyForm,
+    ExtensionForm,
+    IdentityReceivedForm,
+    StaffIntakeForm,
+    VerifyForm,
+    add_service_errors,
+)
+from removal.models import JURISDICTION_CHOICES, OPEN_STATUSES, AuditEvent, Reminder, RemovalRequest
 from vault.services import DataKeyShredded
 
-_SHRED = "shred_personal_data"
 _MOVE_FORMS: dict[str, type[forms.Form]] = {
     "deny": DenyForm,
     "ask_subject": AskSubjectForm,
     "verify": VerifyForm,
 }
+
+
+@dataclass(frozen=True)
+class StaffAction:
+    """A button on the request page: a confirmation form, then one service call."""
+
+    label: str
+    outcome: str
+    form: type[forms.Form]
+    run: Callable[[RemovalRequest, services.Actor, dict[str, Any]], object]
+    warning: str = ""
+    initial: Callable[[], dict[str, Any]] = dict
+
+
+def _now_to_the_minute() -> dict[str, Any]:
+    return {"received_at": timezone.now().replace(second=0, microsecond=0)}
+
+
+_EXTRA_ACTIONS = {
+    "extend": StaffAction(
+        label="extend the deadline",
+        outcome="moving the response deadline to the extended one, with a notice to the subject",
+        form=ExtensionForm,
+        run=lambda obj, actor, data: services.removal_request_extend(request=obj, actor=actor, **data),
+    ),
+    "record_identity": StaffAction(
+        label="record identity received",
+        outcome="restarting the statutory clock where the law says so",
+        form=IdentityReceivedForm,
+        run=lambda obj, actor, data: services.removal_request_record_identity_received(
+            request=obj, actor=actor, **data
+        ),
+        initial=_now_to_the_minute,
+    ),
+    "shred_personal_data": StaffAction(
+        label="erase personal data",
+        outcome="erasing its personal data",
+        form=forms.Form,
+        run=lambda obj, actor, data: services.removal_request_shred_personal_data(request=obj, actor=actor),
+        warning="This destroys the request's data key: the name, address and every message sent about this "
+        "request become unreadable for good. The request's status, dates and audit trail remain.",
+    ),
+}
+
+
+def _staff_action(name: str) -> StaffAction | None:
+    if name in services.MOVES:
+        move = services.MOVES[name]
+        return StaffAction(
+            label=move.label.lower(),
+            outcome=f"moving it to {move.target.label}",
+            form=_MOVE_FORMS.get(name, forms.Form),
+            run=lambda obj, actor, data: services.removal_request_transition(
+                request=obj, move=name, actor=actor, **data
+            ),
+        )
+    return _EXTRA_ACTIONS.get(name)
+
+
+def _extra_actions_for(obj: RemovalRequest) -> list[tuple[str, str]]:
+    """Which of the extra buttons apply to this request now."""
+    now = timezone.now()
+    names = []
+    if (
+        obj.is_open
+        and obj.respond_by_extended
+        and not obj.extended_at
+        and obj.respond_by
+        and now <= obj.respond_by
+    ):
+        names.append("extend")
+    if obj.is_open and obj.identity_requested_at and not obj.identity_received_at:
+        names.append("record_identity")
+    if not obj.is_open and not obj.data_key.is_shredded:
+        names.append("shred_personal_data")
+    return [(name, _EXTRA_ACTIONS[name].label.capitalize()) for name in names]
 
 
 class JurisdictionFilter(admin.SimpleListFilter):
@@ -41,6 +127,67 @@ class JurisdictionFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ResponseDueFilter(admin.SimpleListFilter):
+    """The queue's two questions: what is late, and what is about to be."""
+
+    title = "response due"
+    parameter_name = "due"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("overdue", "Overdue"), ("7", "Due within 7 days"), ("14", "Due within 14 days")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[RemovalRequest]) -> QuerySet[RemovalRequest]:
+        if not self.value():
+            return queryset
+        now = timezone.now()
+        open_requests = queryset.filter(status__in=OPEN_STATUSES)
+        if self.value() == "overdue":
+            return open_requests.filter(_due_between(None, now))
+        days = 14 if self.value() == "14" else 7
+        return open_requests.filter(_due_between(now, now + timedelta(days=days)))
+
+
+def _due_between(start: datetime | None, end: datetime) -> Q:
+    """Requests whose deadline in force (extended, once taken) falls in [start, end)."""
+    plain = Q(extended_at__isnull=True, respond_by__lt=end)
+    extended = Q(extended_at__isnull=False, respond_by_extended__lt=end)
+    if start is not None:
+        plain &= Q(respond_by__gte=start)
+        extended &= Q(respond_by_extended__gte=start)
+    return plain | extended
+
+
+class AssigneeFilter(admin.SimpleListFilter):
+    title = "assignee"
+    parameter_name = "assignee"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("me", "Assigned to me"), ("none", "Unassigned")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[RemovalRequest]) -> QuerySet[RemovalRequest]:
+        if self.value() == "me":
+            return queryset.filter(assignee_id=request.user.pk)
+        if self.value() == "none":
+            return queryset.filter(assignee__isnull=True)
+        return queryset
+
+
+class ReminderInline(admin.TabularInline):
+    model = Reminder
+    extra = 0
+    can_delete = False
+    fields = ("deadline", "point_label", "due_at", "status", "sent_at", "recipient_kind")
+    readonly_fields = fields
+    ordering = ("due_at",)
+    verbose_name_plural = "deadline reminders"
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(RemovalRequest)
 class RemovalRequestAdmin(admin.ModelAdmin):
     list_display = (
@@ -51,9 +198,12 @@ class RemovalRequestAdmin(admin.ModelAdmin):
         "jurisdiction_codes",
         "received_at",
         "response_due",
+        "assignee",
         "confirmed",
     )
     list_filter = (
+        ResponseDueFilter,
+        AssigneeFilter,
         "status",
         "right",
         JurisdictionFilter,
@@ -65,6 +215,8 @@ class RemovalRequestAdmin(admin.ModelAdmin):
     date_hierarchy = "received_at"
     list_per_page = 50
     change_form_template = "admin/removal/removalrequest/change_form.html"
+    inlines = [ReminderInline]
+    actions = ["assign_to_me", "unassign"]
     fields = (
         "reference",
         "status",
@@ -78,6 +230,8 @@ class RemovalRequestAdmin(admin.ModelAdmin):
         "status_changed_at",
         "email_confirmed_at",
         "deadlines",
+        "extension",
+        "assignee",
         "denial_basis",
         "logged_by",
         "audit_trail",
@@ -85,7 +239,12 @@ class RemovalRequestAdmin(admin.ModelAdmin):
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[RemovalRequest]:
-        return super().get_queryset(request).select_related("data_key").prefetch_related("jurisdictions")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("data_key", "assignee")
+            .prefetch_related("jurisdictions")
+        )
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[RemovalRequest], search_term: str
@@ -102,9 +261,8 @@ class RemovalRequestAdmin(admin.ModelAdmin):
 
     @admin.display(description="response due", ordering="respond_by")
     def response_due(self, obj: RemovalRequest) -> str:
-        due = next(
-            (d for d in selectors.removal_request_deadlines(request=obj) if d.kind == "respond_by"), None
-        )
+        kind = "respond_by_extended" if obj.extended_at else "respond_by"
+        due = next((d for d in selectors.removal_request_deadlines(request=obj) if d.kind == kind), None)
         return f"{due.due:%Y-%m-%d} ({due.set_by})" if due else "-"
 
     @admin.display(description="deadlines")
@@ -117,6 +275,22 @@ class RemovalRequestAdmin(admin.ModelAdmin):
                 for d in selectors.removal_request_deadlines(request=obj)
             ),
         )
+
+    @admin.display(description="extension")
+    def extension(self, obj: RemovalRequest) -> str:
+        if obj.extended_at:
+            return f"taken {obj.extended_at:%Y-%m-%d}: {obj.get_extension_reason_display()}"
+        return "available" if obj.respond_by_extended else "not allowed under these laws"
+
+    @admin.action(description="Assign the selected requests to me")
+    def assign_to_me(self, request: HttpRequest, queryset: QuerySet[RemovalRequest]) -> None:
+        count = queryset.update(assignee=request.user)
+        self.message_user(request, f"{count} request(s) assigned to you; their reminders now come to you.")
+
+    @admin.action(description="Unassign the selected requests (reminders go to the privacy team)")
+    def unassign(self, request: HttpRequest, queryset: QuerySet[RemovalRequest]) -> None:
+        count = queryset.update(assignee=None)
+        self.message_user(request, f"{count} request(s) unassigned.")
 
     @admin.display(description="e-mail confirmed", boolean=True)
     def confirmed(self, obj: RemovalRequest) -> bool:
@@ -176,7 +350,7 @@ class RemovalRequestAdmin(admin.ModelAdmin):
         context = {
             **(extra_context or {}),
             "moves": moves,
-            "can_shred": bool(obj and not obj.is_open and not obj.data_key.is_shredded),
+            "extra_actions": _extra_actions_for(obj) if obj else [],
             "show_save": False,
             "show_save_and_continue": False,
             "show_save_and_add_another": False,
@@ -186,49 +360,24 @@ class RemovalRequestAdmin(admin.ModelAdmin):
     def move_view(self, request: HttpRequest, pk: str, move: str) -> HttpResponse:
         obj = get_object_or_404(RemovalRequest.objects.select_related("data_key"), pk=pk)
         change_url = reverse("admin:removal_removalrequest_change", args=[obj.pk])
-        if move == _SHRED:
-            return self._shred_view(request, obj, change_url)
-        if move not in services.MOVES:
-            messages.error(request, f"Unknown move {move!r}.")
+        action = _staff_action(move)
+        if action is None:
+            messages.error(request, f"Unknown action {move!r}.")
             return HttpResponseRedirect(change_url)
-        form_class = _MOVE_FORMS.get(move, forms.Form)
-        form = form_class(request.POST if request.method == "POST" else None)
+        form = action.form(request.POST if request.method == "POST" else None, initial=action.initial())
         if request.method == "POST" and form.is_valid():
             try:
-                services.removal_request_transition(
-                    request=obj, move=move, actor=services.Actor.staff(request.user), **form.cleaned_data
-                )
+                action.run(obj, services.Actor.staff(request.user), form.cleaned_data)
             except services.InvalidRequest as exc:
                 add_service_errors(form, exc.errors)
             except services.IllegalTransition as exc:
                 messages.error(request, str(exc))
                 return HttpResponseRedirect(change_url)
             else:
-                messages.success(request, f"{obj.reference}: {move.replace('_', ' ')} done.")
+                messages.success(request, f"{obj.reference}: {action.label} done.")
                 return HttpResponseRedirect(change_url)
         return self._confirm_page(
-            request, obj, label=move.replace("_", " "), outcome=f"to {services.MOVES[move].target}", form=form
-        )
-
-    def _shred_view(self, request: HttpRequest, obj: RemovalRequest, change_url: str) -> HttpResponse:
-        if request.method == "POST":
-            try:
-                services.removal_request_shred_personal_data(
-                    request=obj, actor=services.Actor.staff(request.user)
-                )
-            except services.IllegalTransition as exc:
-                messages.error(request, str(exc))
-            else:
-                messages.success(request, f"{obj.reference}: personal data erased (data key destroyed).")
-            return HttpResponseRedirect(change_url)
-        return self._confirm_page(
-            request,
-            obj,
-            label="erase personal data",
-            outcome="erasing its personal data",
-            form=forms.Form(),
-            warning="This destroys the request's data key: the name, address and every message sent about "
-            "this request become unreadable for good. The request's status, dates and audit trail remain.",
+            request, obj, label=action.label, outcome=action.outcome, form=form, warning=action.warning
         )
 
     def _confirm_page(

@@ -20,6 +20,8 @@ from removal.models import (
     JURISDICTION_CHOICES,
     Channel,
     DenialBasis,
+    ExtensionReason,
+    IdentityDoubt,
     RemovalRequest,
     Right,
     Status,
@@ -59,6 +61,12 @@ class SubjectStatusSerializer(serializers.Serializer):
 
 class StaffRequestSerializer(serializers.ModelSerializer):
     jurisdictions = serializers.SerializerMethodField()
+    response_due = serializers.DateTimeField(
+        read_only=True, help_text="The deadline in force (extended, once taken)."
+    )
+    assignee: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     allowed_moves = serializers.SerializerMethodField()
 
     class Meta:
@@ -77,6 +85,12 @@ class StaffRequestSerializer(serializers.ModelSerializer):
             "acknowledge_by",
             "respond_by",
             "respond_by_extended",
+            "response_due",
+            "extended_at",
+            "extension_reason",
+            "identity_requested_at",
+            "identity_received_at",
+            "assignee",
             "denial_basis",
             "allowed_moves",
         ]
@@ -93,6 +107,9 @@ class TransitionSerializer(serializers.Serializer):
     basis = serializers.ChoiceField(choices=DenialBasis.choices, required=False, help_text="For `deny`.")
     note = serializers.CharField(required=False, allow_blank=True, help_text="For `deny`; stored encrypted.")
     ask = serializers.ChoiceField(choices=SubjectAsk.choices, required=False, help_text="For `ask_subject`.")
+    doubt = serializers.ChoiceField(
+        choices=IdentityDoubt.choices, required=False, help_text="For `ask_subject` with `ask=identity`."
+    )
     method = serializers.CharField(required=False, max_length=40, help_text="For `verify`.")
 
 
@@ -262,3 +279,64 @@ class StaffTransitionView(APIView):
         except services.IllegalTransition as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(StaffRequestSerializer(removal_request).data)
+
+
+class ExtensionSerializer(serializers.Serializer):
+    reason = serializers.ChoiceField(choices=ExtensionReason.choices)
+
+
+class IdentityReceivedSerializer(serializers.Serializer):
+    received_at = serializers.DateTimeField(required=False, help_text="Default: now.")
+
+
+def _staff_call(
+    request: Request, pk: str, serializer_class: type[serializers.Serializer], call: Any
+) -> Response:
+    removal_request = generics.get_object_or_404(RemovalRequest.objects.select_related("data_key"), pk=pk)
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    try:
+        removal_request = call(removal_request, services.Actor.staff(request.user), serializer.validated_data)
+    except services.InvalidRequest as exc:
+        return _invalid(exc)
+    except services.IllegalTransition as exc:
+        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+    return Response(StaffRequestSerializer(removal_request).data)
+
+
+class StaffExtensionView(APIView):
+    """Take the one extension the law allows; the subject is sent the extension notice."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        request=ExtensionSerializer,
+        responses={200: StaffRequestSerializer, 400: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
+    )
+    def post(self, request: Request, pk: str) -> Response:
+        return _staff_call(
+            request,
+            pk,
+            ExtensionSerializer,
+            lambda obj, actor, data: services.removal_request_extend(request=obj, actor=actor, **data),
+        )
+
+
+class StaffIdentityReceivedView(APIView):
+    """The identity information we asked for arrived: the GB (and paused EU) clock restarts."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        request=IdentityReceivedSerializer,
+        responses={200: StaffRequestSerializer, 400: OpenApiTypes.OBJECT},
+    )
+    def post(self, request: Request, pk: str) -> Response:
+        return _staff_call(
+            request,
+            pk,
+            IdentityReceivedSerializer,
+            lambda obj, actor, data: services.removal_request_record_identity_received(
+                request=obj, actor=actor, **data
+            ),
+        )

@@ -5,7 +5,15 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from removal.models import JURISDICTION_CHOICES, Channel, DenialBasis, Right, SubjectAsk
+from removal.models import (
+    JURISDICTION_CHOICES,
+    Channel,
+    DenialBasis,
+    ExtensionReason,
+    IdentityDoubt,
+    Right,
+    SubjectAsk,
+)
 from removal.services import NAME_MAX_LENGTH
 
 
@@ -109,6 +117,27 @@ class DenyForm(forms.Form):
 
 class AskSubjectForm(forms.Form):
     ask = forms.ChoiceField(label=_("What we need from the subject"), choices=SubjectAsk.choices)
+    doubt = forms.ChoiceField(
+        label=_("Why we doubt the requester's identity"),
+        choices=[("", _("(no specific doubt)")), *IdentityDoubt.choices],
+        required=False,
+        help_text=_(
+            "Only with a request for identity information. Under the EU soft-pause policy the clock restarts "
+            "when the information arrives only if a doubt is recorded here within 3 working days of receipt."
+        ),
+    )
+
+
+class ExtensionForm(forms.Form):
+    reason = forms.ChoiceField(label=_("Why the request needs more time"), choices=ExtensionReason.choices)
+
+
+class IdentityReceivedForm(forms.Form):
+    received_at = forms.DateTimeField(
+        label=_("Received at (UTC)"),
+        help_text=_("When the identity information we asked for reached us."),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
 
 
 class VerifyForm(forms.Form):

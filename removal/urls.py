@@ -17,6 +17,16 @@ urlpatterns = [
     path("api/v1/staff/requests/", api.StaffRequestList.as_view(), name="api_staff_requests"),
     path("api/v1/staff/requests/<uuid:pk>/", api.StaffRequestDetail.as_view(), name="api_staff_request"),
     path(
+        "api/v1/staff/requests/<uuid:pk>/extension/",
+        api.StaffExtensionView.as_view(),
+        name="api_staff_extension",
+    ),
+    path(
+        "api/v1/staff/requests/<uuid:pk>/identity-received/",
+        api.StaffIdentityReceivedView.as_view(),
+        name="api_staff_identity_received",
+    ),
+    path(
         "api/v1/staff/requests/<uuid:pk>/transitions/",
         api.StaffTransitionView.as_view(),
         name="api_staff_transition",

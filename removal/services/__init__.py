@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from removal.services.common import SUBJECT, SYSTEM, Actor, IllegalTransition, InvalidRequest, normalise_email
+from removal.services.deadlines import removal_request_extend, removal_request_record_identity_received
 from removal.services.intake import (
     NAME_MAX_LENGTH,
     IntakeResult,
@@ -58,7 +59,9 @@ __all__ = [
     "removal_request_confirm_email",
     "removal_request_create",
     "removal_request_deny",
+    "removal_request_extend",
     "removal_request_finish_discovery",
+    "removal_request_record_identity_received",
     "removal_request_shred_personal_data",
     "removal_request_start_discovery",
     "removal_request_start_verification",

@@ -69,10 +69,13 @@ def removal_request_record_identity_received(
             raise InvalidRequest(
                 {"identity": [_("The identity information was already recorded as received.")]}
             )
-        if received_at < request.identity_requested_at or received_at > timezone.now():
+        # Staff enter times to the minute: the minute we asked in counts as "after we asked".
+        asked_minute = request.identity_requested_at.replace(second=0, microsecond=0)
+        if received_at < asked_minute or received_at > timezone.now():
             raise InvalidRequest(
                 {"received_at": [_("It must arrive after we asked for it, and not in the future.")]}
             )
+        received_at = max(received_at, request.identity_requested_at)
         before = request.respond_by
         request.identity_received_at = received_at
         apply_deadlines(request, _codes(request))
@@ -132,7 +135,10 @@ def removal_request_extend(*, request: RemovalRequest, actor: Actor, reason: str
             request.id,
             "extended",
             actor=actor,
-            details={"reason": reason, "respond_by_extended": request.respond_by_extended.isoformat()},
+            details={
+                "reason": reason,
+                "respond_by_extended": request.response_due.isoformat() if request.response_due else None,
+            },
             occurred_at=now,
         )
     return request

@@ -260,13 +260,14 @@ def removal_request_transition(
     basis: str = "",
     note: str = "",
     ask: str = "",
+    doubt: str = "",
     method: str = "",
 ) -> RemovalRequest:
     """Run the move a staff member chose (admin, API) through its own service."""
     if move == "deny":
         return removal_request_deny(request=request, actor=actor, basis=basis, note=note)
     if move == "ask_subject":
-        return removal_request_ask_subject(request=request, actor=actor, ask=ask)
+        return removal_request_ask_subject(request=request, actor=actor, ask=ask, doubt=doubt)
     if move == "verify":
         return removal_request_verify(request=request, actor=actor, method=method or "manual_review")
     if move not in _PLAIN_MOVES:

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from notifications.models import Message
+from removal import services
 from removal.models import AuditEvent, RemovalRequest, Status
 
 pytestmark = pytest.mark.django_db
@@ -158,4 +161,70 @@ def test_staff_erase_a_closed_requests_personal_data(staff_client: Any, removal_
     assert shred in staff_client.get(change).content.decode()
     assert "data key: the name, address" in staff_client.get(shred).content.decode()
     html = staff_client.post(shred, follow=True).content.decode()
-    assert "personal data erased" in html and "(erased)" in html and "zoe.quintero" not in html
+    assert "erase personal data done" in html and "(erased)" in html and "zoe.quintero" not in html
+
+
+def test_queue_filters_overdue_and_due_soon(staff_client: Any, make_request: Any) -> None:
+    import time_machine
+
+    with time_machine.travel("2026-01-15 09:00Z", tick=False):
+        late = make_request().request
+    with time_machine.travel("2026-02-08 09:00Z", tick=False):
+        soon = make_request(email="soon@example.org", jurisdictions=["BR"]).request
+        later = make_request(email="later@example.org").request
+    url = reverse("admin:removal_removalrequest_changelist")
+
+    def listed(due: str) -> set[str]:
+        with time_machine.travel("2026-02-18 09:00Z", tick=False):
+            html = staff_client.get(url, {"due": due}).content.decode()
+        return {r.reference for r in (late, soon, later) if r.reference in html}
+
+    assert listed("overdue") == {late.reference}
+    assert listed("7") == {soon.reference}
+    assert listed("14") == {soon.reference}
+    assert listed("") == {late.reference, soon.reference, later.reference}
+
+
+def test_staff_assign_requests_to_themselves(staff_client: Any, removal_request: Any, reviewer: Any) -> None:
+    url = reverse("admin:removal_removalrequest_changelist")
+    staff_client.post(url, {"action": "assign_to_me", "_selected_action": [str(removal_request.id)]})
+    removal_request.refresh_from_db()
+    assert removal_request.assignee == reviewer
+    assert removal_request.reference in staff_client.get(url, {"assignee": "me"}).content.decode()
+    staff_client.post(url, {"action": "unassign", "_selected_action": [str(removal_request.id)]})
+    removal_request.refresh_from_db()
+    assert removal_request.assignee is None
+
+
+def test_staff_extend_a_deadline_from_the_request_page(
+    staff_client: Any, removal_request: Any, mailoutbox: list[Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    change = reverse("admin:removal_removalrequest_change", args=[removal_request.id])
+    extend = reverse("admin:removal_move", args=[removal_request.id, "extend"])
+    html = staff_client.get(change).content.decode()
+    assert extend in html and "D-14" in html  # the button, and the planned reminders
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(extend, {"reason": "complexity"}, follow=True)
+    html = response.content.decode()
+    assert "extend the deadline done" in html and "taken" in html and extend not in html
+    assert mailoutbox[-1].subject.startswith("We need more time")
+
+
+def test_staff_record_identity_received(staff_client: Any, make_request: Any, reviewer: Any) -> None:
+    request = make_request(jurisdictions=["GB"]).request
+    services.removal_request_ask_subject(
+        request=request, actor=services.Actor.staff(reviewer), ask="identity"
+    )
+    url = reverse("admin:removal_move", args=[request.id, "record_identity"])
+    assert (
+        url
+        in staff_client.get(
+            reverse("admin:removal_removalrequest_change", args=[request.id])
+        ).content.decode()
+    )
+    assert 'name="received_at"' in staff_client.get(url).content.decode()
+    future = (timezone.now() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+    assert "not in the future" in staff_client.post(url, {"received_at": future}).content.decode()
+    staff_client.post(url, {"received_at": timezone.now().strftime("%Y-%m-%dT%H:%M")})
+    request.refresh_from_db()
+    assert request.identity_received_at is not None

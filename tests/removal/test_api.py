@@ -134,3 +134,24 @@ def test_openapi_schema_and_docs_are_served(client: Any) -> None:
     assert schema.status_code == 200 and b"/api/v1/requests/" in schema.content
     docs = client.get("/api/docs/")
     assert docs.status_code == 200 and b"swagger-ui" in docs.content and b"cdn." not in docs.content
+
+
+def test_staff_api_extends_once_and_records_identity(
+    staff_api: APIClient, make_request: Any, reviewer: Any
+) -> None:
+    from removal import services
+
+    request = make_request(jurisdictions=["GB"]).request
+    extension = reverse("removal:api_staff_extension", args=[request.id])
+    assert staff_api.post(extension, {"reason": "because"}, format="json").status_code == 400
+    data = staff_api.post(extension, {"reason": "complexity"}, format="json").json()
+    assert data["extended_at"] and data["response_due"] == data["respond_by_extended"]
+    again = staff_api.post(extension, {"reason": "complexity"}, format="json")
+    assert again.status_code == 409 and "already extended once" in again.json()["detail"]
+
+    identity = reverse("removal:api_staff_identity_received", args=[request.id])
+    assert staff_api.post(identity, {}, format="json").status_code == 400  # we never asked
+    services.removal_request_ask_subject(
+        request=request, actor=services.Actor.staff(reviewer), ask="identity"
+    )
+    assert staff_api.post(identity, {}, format="json").json()["identity_received_at"]
