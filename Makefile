@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test lint typecheck check-deploy system-deps clean-var
+.PHONY: run test lint typecheck system-deps clean-var outdated
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,3 +45,6 @@ typecheck: $(VENV)/.dev-deps
 
 clean-var:
 	rm -rf var
+
+outdated: $(VENV)/.dev-deps
+	$(BIN)/pip list --outdated

@@ -133,6 +133,11 @@ X_FRAME_OPTIONS = "DENY"
 
 # --- E-mail ---------------------------------------------------------------------------------------
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+# A provider's HTTP API instead of SMTP, through django-anymail: e.g.
+# EMAIL_BACKEND=anymail.backends.postmark.EmailBackend ANYMAIL='{"POSTMARK_SERVER_TOKEN": "…"}'
+if env.str("EMAIL_BACKEND", default=""):
+    EMAIL_BACKEND = env.str("EMAIL_BACKEND")
+ANYMAIL = env.json("ANYMAIL", default={})
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="privacy@localhost")
 PRIVACY_TEAM_EMAIL = env.str("PRIVACY_TEAM_EMAIL", default="privacy-team@localhost")
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)

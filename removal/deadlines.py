@@ -35,6 +35,9 @@ from types import MappingProxyType
 from typing import Any, Final, TypeAlias
 from zoneinfo import ZoneInfo
 
+# Marks names for translation without translating here: this module stays free of Django state.
+from django.utils.translation import gettext_noop
+
 __all__ = [
     "DEFAULT_POLICY",
     "JURISDICTIONS",
@@ -247,10 +250,10 @@ _US_STATE = Rule(respond=CalendarDays(45), extended=CalendarDays(90))
 JURISDICTIONS: Final[Mapping[str, Jurisdiction]] = _table(
     Jurisdiction(
         code="EU",
-        name="European Union (GDPR)",
+        name=gettext_noop("European Union (GDPR)"),
         regime="GDPR Art. 12(3)",
         zone="Europe/Brussels",
-        authority=(
+        authority=gettext_noop(
             "the data protection authority of the EU country where you live or work, "
             "or where you think the law was broken"
         ),
@@ -262,10 +265,10 @@ JURISDICTIONS: Final[Mapping[str, Jurisdiction]] = _table(
     ),
     Jurisdiction(
         code="GB",
-        name="United Kingdom (UK GDPR)",
+        name=gettext_noop("United Kingdom (UK GDPR)"),
         regime="UK GDPR",
         zone="Europe/London",
-        authority="the Information Commissioner's Office (ico.org.uk)",
+        authority=gettext_noop("the Information Commissioner's Office (ico.org.uk)"),
         erasure=Rule(
             respond=CalendarMonths(1),
             extended=CalendarMonths(3),
@@ -274,10 +277,10 @@ JURISDICTIONS: Final[Mapping[str, Jurisdiction]] = _table(
     ),
     Jurisdiction(
         code="US-CA",
-        name="California (CCPA)",
+        name=gettext_noop("California (CCPA)"),
         regime="CCPA regs §7021 (delete/know/correct)",
         zone="America/Los_Angeles",
-        authority=(
+        authority=gettext_noop(
             "the California Privacy Protection Agency (cppa.ca.gov) "
             "or the California Attorney General (oag.ca.gov)"
         ),
@@ -287,61 +290,61 @@ JURISDICTIONS: Final[Mapping[str, Jurisdiction]] = _table(
     ),
     Jurisdiction(
         code="US-VA",
-        name="Virginia (VCDPA)",
+        name=gettext_noop("Virginia (VCDPA)"),
         regime="VCDPA §59.1-577",
         zone="America/New_York",
-        authority="the Virginia Attorney General (oag.state.va.us)",
+        authority=gettext_noop("the Virginia Attorney General (oag.state.va.us)"),
         erasure=_US_STATE,
         opt_out=_US_STATE,
     ),
     Jurisdiction(
         code="US-CO",
-        name="Colorado (CPA)",
+        name=gettext_noop("Colorado (CPA)"),
         regime="CPA §6-1-1306",
         zone="America/Denver",
-        authority="the Colorado Attorney General (coag.gov)",
+        authority=gettext_noop("the Colorado Attorney General (coag.gov)"),
         erasure=_US_STATE,
         opt_out=_US_STATE,
     ),
     Jurisdiction(
         code="US-CT",
-        name="Connecticut (CTDPA)",
+        name=gettext_noop("Connecticut (CTDPA)"),
         regime="CTDPA §42-518",
         zone="America/New_York",
-        authority="the Connecticut Attorney General (portal.ct.gov/ag)",
+        authority=gettext_noop("the Connecticut Attorney General (portal.ct.gov/ag)"),
         erasure=_US_STATE,
         opt_out=_US_STATE,
     ),
     Jurisdiction(
         code="BR",
-        name="Brazil (LGPD)",
+        name=gettext_noop("Brazil (LGPD)"),
         regime="LGPD Art. 19",
         zone="America/Sao_Paulo",
-        authority="the Autoridade Nacional de Proteção de Dados (gov.br/anpd)",
+        authority=gettext_noop("the Autoridade Nacional de Proteção de Dados (gov.br/anpd)"),
         erasure=Rule(respond=CalendarDays(15)),
     ),
     Jurisdiction(
         code="CA",
-        name="Canada (PIPEDA)",
+        name=gettext_noop("Canada (PIPEDA)"),
         regime="PIPEDA s.8",
         zone="America/Toronto",
-        authority="the Office of the Privacy Commissioner of Canada (priv.gc.ca)",
+        authority=gettext_noop("the Office of the Privacy Commissioner of Canada (priv.gc.ca)"),
         erasure=Rule(respond=CalendarDays(30), extended=CalendarDays(60)),
     ),
     Jurisdiction(
         code="CA-QC",
-        name="Québec (P-39.1)",
+        name=gettext_noop("Québec (P-39.1)"),
         regime="Québec P-39.1 s.32",
         zone="America/Toronto",
-        authority="the Commission d'accès à l'information du Québec (cai.gouv.qc.ca)",
+        authority=gettext_noop("the Commission d'accès à l'information du Québec (cai.gouv.qc.ca)"),
         erasure=Rule(respond=CalendarDays(30)),
     ),
     Jurisdiction(
         code="AU",
-        name="Australia (APP 12)",
+        name=gettext_noop("Australia (APP 12)"),
         regime="APP 12",
         zone="Australia/Sydney",
-        authority="the Office of the Australian Information Commissioner (oaic.gov.au)",
+        authority=gettext_noop("the Office of the Australian Information Commissioner (oaic.gov.au)"),
         erasure=Rule(respond=CalendarDays(30)),
     ),
 )

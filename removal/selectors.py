@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from removal.deadlines import JURISDICTIONS
@@ -59,7 +60,9 @@ def removal_request_by_status_token(*, token: str) -> RemovalRequest | None:
 
 
 def jurisdiction_names(*, request: RemovalRequest) -> list[str]:
-    return [JURISDICTIONS[j.code].name for j in request.jurisdictions.all() if j.code in JURISDICTIONS]
+    return [
+        gettext(JURISDICTIONS[j.code].name) for j in request.jurisdictions.all() if j.code in JURISDICTIONS
+    ]
 
 
 def mask_email(email: str) -> str:
@@ -82,15 +85,27 @@ class Deadline:
 def removal_request_deadlines(*, request: RemovalRequest) -> list[Deadline]:
     """The deadlines known so far, each shown in the time zone of the law that set it."""
     rows = [
-        ("acknowledge_by", _("Acknowledgement due"), request.acknowledge_by, request.acknowledge_by_set_by),
-        ("respond_by", _("Response due"), request.respond_by, request.respond_by_set_by),
-        (
-            "respond_by_extended",
-            _("Latest date if extended"),
-            request.respond_by_extended,
-            request.respond_by_extended_set_by,
-        ),
+        ("acknowledge_by", _("Acknowledgement due"), request.acknowledge_by, request.acknowledge_by_set_by)
     ]
+    if request.extended_at:
+        rows.append(
+            (
+                "respond_by_extended",
+                _("Response due (extended)"),
+                request.respond_by_extended,
+                request.respond_by_extended_set_by,
+            )
+        )
+    else:
+        rows.append(("respond_by", _("Response due"), request.respond_by, request.respond_by_set_by))
+        rows.append(
+            (
+                "respond_by_extended",
+                _("Latest date if extended"),
+                request.respond_by_extended,
+                request.respond_by_extended_set_by,
+            )
+        )
     return [
         Deadline(kind=kind, label=label, due=due.astimezone(ZoneInfo(JURISDICTIONS[code].zone)), set_by=code)
         for kind, label, due, code in rows

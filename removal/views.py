@@ -30,7 +30,9 @@ NEXT_STEPS = {
         "A member of our privacy team is reviewing what we found before anything is deleted."
     ),
     Status.PURGING: gettext_lazy("We are deleting your photos and everything derived from them."),
-    Status.COMPLETED: gettext_lazy("Done. We have sent you a receipt that lists what was removed."),
+    Status.COMPLETED: gettext_lazy(
+        "Done. We have e-mailed you to confirm that your request was carried out."
+    ),
     Status.DENIED: gettext_lazy(
         "We could not carry out your request. Our e-mail explains why and how you can complain."
     ),

@@ -43,11 +43,11 @@ OPEN_STATUSES = frozenset(Status) - CLOSED_STATUSES
 
 class DenialBasis(models.TextChoices):
     IDENTITY_NOT_VERIFIED = "identity_not_verified", _("Identity could not be verified")
-    MANIFESTLY_UNFOUNDED = "manifestly_unfounded", _("Manifestly unfounded or excessive (GDPR Art. 12(5))")
-    LEGAL_OBLIGATION = "legal_obligation", _("Retention required by law (GDPR Art. 17(3)(b))")
-    LEGAL_CLAIMS = "legal_claims", _("Needed for legal claims (GDPR Art. 17(3)(e))")
+    MANIFESTLY_UNFOUNDED = "manifestly_unfounded", _("Manifestly unfounded or excessive")
+    LEGAL_OBLIGATION = "legal_obligation", _("We are required by law to keep the data")
+    LEGAL_CLAIMS = "legal_claims", _("The data is needed to establish or defend legal claims")
     NO_RESPONSE = "no_response", _("No response to our request for information")
-    OTHER_EXEMPTION = "other_exemption", _("Another statutory exemption (see note)")
+    OTHER_EXEMPTION = "other_exemption", _("Another exemption provided by law")
 
 
 class SubjectAsk(models.TextChoices):
@@ -74,7 +74,7 @@ class ExtensionReason(models.TextChoices):
     VOLUME_OF_DATA = "volume_of_data", _("A large number of photos must be searched and reviewed")
 
 
-JURISDICTION_CHOICES = [(code, j.name) for code, j in JURISDICTIONS.items()]
+JURISDICTION_CHOICES = [(code, _(j.name)) for code, j in JURISDICTIONS.items()]
 
 
 class RemovalRequest(models.Model):

@@ -73,7 +73,11 @@ def removal_request_record_identity_received(
         asked_minute = request.identity_requested_at.replace(second=0, microsecond=0)
         if received_at < asked_minute or received_at > timezone.now():
             raise InvalidRequest(
-                {"received_at": [_("It must arrive after we asked for it, and not in the future.")]}
+                {
+                    "received_at": [
+                        _("The date it arrived must be after we asked for it, and not in the future.")
+                    ]
+                }
             )
         received_at = max(received_at, request.identity_requested_at)
         before = request.respond_by

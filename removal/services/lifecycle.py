@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from removal.deadlines import JURISDICTIONS
 from removal.models import (
@@ -135,7 +136,9 @@ def _notice_context(request: RemovalRequest) -> dict[str, object]:
     return {
         "ask": SubjectAsk(request.pending_ask).label if request.pending_ask else "",
         "basis": DenialBasis(request.denial_basis).label if request.denial_basis else "",
-        "authorities": [JURISDICTIONS[code].authority for code in codes if code in JURISDICTIONS],
+        "authorities": [
+            gettext_lazy(JURISDICTIONS[code].authority) for code in codes if code in JURISDICTIONS
+        ],
     }
 
 
@@ -151,7 +154,7 @@ def removal_request_ask_subject(
         raise InvalidRequest({"ask": [_("Choose what we need from the subject.")]})
     if doubt and (ask != SubjectAsk.IDENTITY or doubt not in IdentityDoubt.values):
         raise InvalidRequest(
-            {"doubt": [_("A doubt about identity goes with a request for identity information.")]}
+            {"doubt": [_("You can record a doubt about identity only when asking for identity information.")]}
         )
     extra: dict[str, object] = {"pending_ask": ask}
     details = {"ask": ask}
@@ -271,5 +274,5 @@ def removal_request_transition(
     if move == "verify":
         return removal_request_verify(request=request, actor=actor, method=method or "manual_review")
     if move not in _PLAIN_MOVES:
-        raise InvalidRequest({"move": [_("Unknown move %(move)s.") % {"move": move}]})
+        raise InvalidRequest({"move": [_("Unknown action %(move)s.") % {"move": move}]})
     return _PLAIN_MOVES[move](request=request, actor=actor)

@@ -139,3 +139,15 @@ def test_sweep_wakes_due_messages_and_reclaims_expired_leases(
 def test_staff_can_read_what_was_sent(queue_message: Any) -> None:
     content = message_content(message=queue_message())
     assert content.recipient == RECIPIENT and "RR-TEST-0001" in content.subject
+
+
+def test_an_operator_can_send_through_a_provider_backend(queue_message: Any, settings: Any) -> None:
+    # anymail's test backend stands in for a provider's HTTP API (Postmark, SES, …).
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    from django.core import mail
+
+    mail.outbox = []
+    message = queue_message()
+    assert message.status == Message.Status.SENT
+    assert mail.outbox[0].to == [RECIPIENT]
+    assert mail.outbox[0].anymail_status.status == {"sent"}
