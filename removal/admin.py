@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -30,6 +30,9 @@ from removal.forms import (
 )
 from removal.models import JURISDICTION_CHOICES, OPEN_STATUSES, AuditEvent, Reminder, RemovalRequest
 from vault.services import DataKeyShredded
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 _MOVE_FORMS: dict[str, type[forms.Form]] = {
     "deny": DenyForm,
@@ -118,7 +121,7 @@ class JurisdictionFilter(admin.SimpleListFilter):
     title = "jurisdiction"
     parameter_name = "jurisdiction"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, StrOrPromise]]:
         return list(JURISDICTION_CHOICES)
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[RemovalRequest]) -> QuerySet[RemovalRequest]:
