@@ -130,3 +130,16 @@ def test_pages_are_served_in_french_and_german(client: Any) -> None:
 
 def test_healthz(client: Any) -> None:
     assert client.get("/healthz", HTTP_HOST="10.0.0.5").json() == {"status": "ok"}
+
+
+def test_status_page_says_what_we_need_while_waiting_for_the_subject(
+    client: Any, make_request: Any, reviewer: Any
+) -> None:
+    from removal import services
+
+    result = make_request()
+    services.removal_request_ask_subject(
+        request=result.request, actor=services.Actor.staff(reviewer), ask="clearer_photo"
+    )
+    html = client.get(reverse("removal:status") + f"?t={result.status_token}").content.decode()
+    assert "Waiting for you" in html and "A clearer photo of your face" in html
