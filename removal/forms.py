@@ -111,7 +111,7 @@ class DenyForm(forms.Form):
         label=_("Note (stored encrypted)"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text=_("Required for 'another statutory exemption'. It is shredded with the request."),
+        help_text=_("Required for 'another exemption provided by law'. It is shredded with the request."),
     )
 
 
@@ -123,7 +123,8 @@ class AskSubjectForm(forms.Form):
         required=False,
         help_text=_(
             "Only with a request for identity information. Under the EU soft-pause policy the clock restarts "
-            "when the information arrives only if a doubt is recorded here within 3 working days of receipt."
+            "when the information arrives only if a doubt is recorded here within 3 working days of receiving "
+            "the request."
         ),
     )
 
