@@ -143,3 +143,9 @@ def test_status_page_says_what_we_need_while_waiting_for_the_subject(
     )
     html = client.get(reverse("removal:status") + f"?t={result.status_token}").content.decode()
     assert "Waiting for you" in html and "A clearer photo of your face" in html
+
+
+def test_a_person_can_switch_the_language_without_javascript(client: Any) -> None:
+    response = client.post("/i18n/setlang/", {"language": "de", "next": "/"}, follow=True)
+    html = response.content.decode()
+    assert '<html lang="de">' in html and "Sprache" in html
