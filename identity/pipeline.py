@@ -1,0 +1,74 @@
+"""The whole in-memory verification: bytes in, a decision and the few derived facts out.
+
+This is the one call the upload views make. It raises `VerificationInputError` (with a message for
+the person) when a photo must be retaken: not an image, no face or several faces in the headshot.
+Everything else, including a document whose MRZ or portrait can't be found, ends in a `Decision`, so
+a person can review it.
+
+The returned `Verification` holds the sanitised headshot (pixels only, for the caller to encrypt) and
+the document number (for the caller to HMAC); the ID photo, its pixels and its OCR text are not in it
+and are unreachable once this function returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+
+from identity import faces, images, mrz, names
+from identity.decision import DEFAULT_POLICY, Decision, Policy, decide
+
+
+@dataclass(frozen=True, eq=False)
+class Verification:
+    decision: Decision
+    # The headshot re-encoded from pixels (no EXIF, GPS, ICC or XMP): what may be stored, encrypted.
+    headshot_jpeg: bytes = field(repr=False)
+    headshot_embedding: np.ndarray = field(repr=False)
+    # For the caller's keyed hash only; never stored or logged as is. None unless check digits passed.
+    document_number: str | None = field(repr=False)
+
+
+def verify_identity(
+    *,
+    headshot: bytes,
+    document: bytes,
+    typed_name: str,
+    today: date,
+    policy: Policy = DEFAULT_POLICY,
+) -> Verification:
+    """Decode both photos, compare the faces, read the MRZ, compare the names and decide."""
+    headshot_image = images.decode_image(headshot)
+    headshot_vector = faces.headshot_embedding(headshot_image)
+    headshot_clean = images.reencode_without_metadata(headshot_image)
+    del headshot_image
+
+    document_image = images.decode_image(document)
+    try:
+        portrait = faces.document_portrait_embedding(document_image)
+        distance: float | None = faces.face_distance(headshot_vector, portrait)
+    except faces.FaceRejected:
+        distance = None
+    try:
+        reading: mrz.MRZResult | None = mrz.read_mrz(document_image, today=today)
+    except mrz.MRZNotFound:
+        reading = None
+    del document_image
+
+    score = None
+    if reading is not None:
+        score = names.name_match_score(
+            typed_name,
+            surname=reading.surname,
+            given_names=reading.given_names,
+            truncated=reading.name_truncated,
+        )
+    decision = decide(face_distance=distance, document=reading, name_score=score, policy=policy)
+    return Verification(
+        decision=decision,
+        headshot_jpeg=headshot_clean,
+        headshot_embedding=headshot_vector,
+        document_number=reading.document_number if reading else None,
+    )

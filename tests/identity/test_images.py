@@ -1,0 +1,180 @@
+"""Strict decoding: only real JPEG/PNG/WebP pixels get through, with no metadata left."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from identity.images import (
+    DecodedImage,
+    ImageRejected,
+    decode_image,
+    fit_within,
+    reencode_without_metadata,
+    sniff_format,
+)
+
+GPS_IFD = 0x8825
+
+
+def jpeg_bytes(size: tuple[int, int] = (320, 240), **save: object) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (180, 120, 90)).save(buffer, format="JPEG", **save)
+    return buffer.getvalue()
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims width x height pixels: a decompression bomb in a few bytes."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    # One compressed row of zeros is enough: the decoder must refuse from the header alone.
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", zlib.compress(b"\x00" * (width + 1)))
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def expect_rejection(data: bytes, code: str, **limits: Any) -> ImageRejected:
+    with pytest.raises(ImageRejected) as caught:
+        decode_image(data, **limits)
+    assert caught.value.code == code
+    assert caught.value.message.endswith(".")  # a sentence a person reads, not a Pillow traceback
+    return caught.value
+
+
+def test_a_jpeg_decodes_to_upright_rgb_pixels() -> None:
+    image = decode_image(jpeg_bytes((320, 240)))
+    assert (image.width, image.height, image.source_format) == (320, 240, "JPEG")
+    assert image.pixels.shape == (240, 320, 3)
+    assert not image.pixels.flags.writeable
+
+
+def test_a_png_with_transparency_decodes_on_white() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGBA", (100, 100), (0, 0, 0, 0)).save(buffer, format="PNG")
+    image = decode_image(buffer.getvalue())
+    assert image.source_format == "PNG"
+    assert image.pixels[50, 50].tolist() == [255, 255, 255]
+
+
+def test_exif_orientation_is_applied_before_the_metadata_is_dropped() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to view"
+    image = decode_image(jpeg_bytes((300, 200), exif=exif.tobytes()))
+    assert (image.width, image.height) == (200, 300)
+
+
+def test_gps_exif_is_gone_after_reencoding() -> None:
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"
+    exif[0x0110] = "Model X"
+    gps = exif.get_ifd(GPS_IFD)
+    gps[1], gps[2], gps[3], gps[4] = "N", (48.0, 51.0, 29.0), "E", (2.0, 17.0, 40.0)
+    original = jpeg_bytes((320, 240), exif=exif.tobytes(), comment=b"taken at home")
+    with Image.open(io.BytesIO(original)) as img:
+        assert img.getexif().get_ifd(GPS_IFD), "the test photo must carry GPS data to begin with"
+
+    stored = reencode_without_metadata(decode_image(original))
+
+    with Image.open(io.BytesIO(stored)) as img:
+        assert not img.getexif()
+        assert not img.getexif().get_ifd(GPS_IFD)
+        assert "exif" not in img.info and "icc_profile" not in img.info and "comment" not in img.info
+        assert "xmp" not in img.info
+    assert b"Exif" not in stored and b"PhoneMaker" not in stored and b"taken at home" not in stored
+
+
+def test_an_empty_file_is_rejected() -> None:
+    expect_rejection(b"", "empty")
+
+
+def test_an_oversized_upload_is_rejected_before_decoding() -> None:
+    error = expect_rejection(jpeg_bytes() + b"\x00" * 2048, "too_large", max_bytes=2048)
+    assert "limit" in error.message
+
+
+def test_a_text_file_named_photo_jpg_is_not_an_image() -> None:
+    error = expect_rejection(b"name=photo.jpg\nthis is not a photo\n", "not_an_image")
+    assert "JPEG or PNG" in error.message
+
+
+def test_a_pdf_is_named_as_a_pdf() -> None:
+    error = expect_rejection(b"%PDF-1.7\n1 0 obj\n<< >>\nendobj\n", "unsupported_format")
+    assert "PDF" in error.message
+
+
+def test_a_heic_photo_gets_advice_for_iphones() -> None:
+    error = expect_rejection(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "unsupported_format")
+    assert "Most Compatible" in error.message
+
+
+def test_webp_can_be_refused() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (80, 80)).save(buffer, format="WEBP")
+    assert decode_image(buffer.getvalue()).source_format == "WEBP"
+    with pytest.raises(ImageRejected) as caught:
+        decode_image(buffer.getvalue(), allow_webp=False)
+    assert caught.value.code == "unsupported_format"
+
+
+def test_a_truncated_jpeg_is_reported_as_damaged() -> None:
+    whole = jpeg_bytes((640, 480), quality=95)
+    error = expect_rejection(whole[: len(whole) // 2], "corrupt")
+    assert "damaged" in error.message
+
+
+def test_png_magic_with_garbage_after_it_is_reported_as_damaged() -> None:
+    expect_rejection(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "corrupt")
+
+
+def test_a_decompression_bomb_is_refused_from_its_header() -> None:
+    bomb = png_declaring(50_000, 50_000)
+    assert len(bomb) < 60_000
+    error = expect_rejection(bomb, "too_many_pixels")
+    assert "megapixels" in error.message
+
+
+def test_pillows_global_pixel_limit_is_respected_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
+    expect_rejection(png_declaring(200, 200), "too_many_pixels")
+
+
+def test_decoding_does_not_change_global_warning_filters() -> None:
+    import warnings
+
+    before = list(warnings.filters)
+    with pytest.raises(ImageRejected):
+        decode_image(png_declaring(50_000, 50_000))
+    assert list(warnings.filters) == before
+
+
+def test_a_thumbnail_is_too_small() -> None:
+    expect_rejection(jpeg_bytes((40, 30)), "too_small")
+
+
+def test_the_format_comes_from_the_magic_bytes_only() -> None:
+    assert sniff_format(jpeg_bytes()) == "JPEG"
+    with pytest.raises(ImageRejected):
+        sniff_format(b"GIF89a" + b"\x00" * 10)
+
+
+def test_fit_within_only_ever_shrinks() -> None:
+    image = decode_image(jpeg_bytes((400, 200)))
+    assert fit_within(image, max_side=1000) is image
+    small = fit_within(image, max_side=100)
+    assert (small.width, small.height) == (100, 50)
+    assert isinstance(small, DecodedImage)
+
+
+def test_repr_never_shows_pixels() -> None:
+    assert repr(decode_image(jpeg_bytes((100, 100)))) == "DecodedImage(100x100, from JPEG)"

@@ -1,0 +1,109 @@
+"""End to end: a headshot and a phone photo of a document in, a decision out (the issue's cases)."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+from datetime import date
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from identity.errors import VerificationInputError
+from identity.faces import FaceRejected
+from identity.images import ImageRejected
+from identity.pipeline import verify_identity
+from tests.identity import documents
+from tests.identity.conftest import OBAMA, TODAY
+
+
+@pytest.fixture
+def verify(photos: dict[str, bytes], face_models: Any) -> Any:
+    def run(document: bytes, *, headshot: str = "obama.jpg", typed_name: str = "Barack Obama") -> Any:
+        return verify_identity(
+            headshot=photos[headshot], document=document, typed_name=typed_name, today=TODAY
+        )
+
+    return run
+
+
+def reasons(verification: Any) -> list[str]:
+    return [reason.code for reason in verification.decision.reasons]
+
+
+def test_the_same_person_is_verified(verify: Any, make_document: Any) -> None:
+    # The headshot and the passport portrait are different photos of the same man.
+    result = verify(make_document("TD3", portrait="obama3.jpg", seed=0))
+    decision = result.decision
+    assert decision.outcome == "verified", decision.reasons
+    assert decision.face_distance is not None and decision.face_distance < 0.5
+    assert decision.name_match_score is not None and decision.name_match_score >= 0.85
+    assert (decision.document_type, decision.issuing_state) == ("TD3", "UTO")
+    assert decision.check_digits_valid and decision.expiry_valid
+    assert result.document_number == OBAMA.document_number
+    with Image.open(io.BytesIO(result.headshot_jpeg)) as stored:
+        assert not stored.getexif()
+
+
+def test_a_different_person_fails(verify: Any, make_document: Any) -> None:
+    result = verify(
+        make_document("TD3", portrait="obama3.jpg", seed=1), headshot="biden.jpg", typed_name="Joe Biden"
+    )
+    assert result.decision.outcome == "failed"
+    assert "face_mismatch" in reasons(result)
+
+
+def test_a_tampered_check_digit_fails(verify: Any, make_document: Any) -> None:
+    tampered = documents.tamper_check_digit(documents.td3_lines(OBAMA), line=1, position=19)
+    result = verify(make_document("TD3", mrz=tampered, seed=2))
+    assert result.decision.outcome == "failed"
+    assert reasons(result) == ["check_digits_invalid"]
+    assert result.document_number is None
+
+
+def test_an_expired_document_fails(verify: Any, make_document: Any) -> None:
+    expired = replace(OBAMA, expiry_date=date(2025, 11, 30))
+    result = verify(make_document("TD3", holder=expired, seed=3))
+    assert result.decision.outcome == "failed"
+    assert reasons(result) == ["document_expired"]
+    assert result.decision.expiry_valid is False
+
+
+def test_a_name_that_does_not_match_the_document_is_not_verified(verify: Any, make_document: Any) -> None:
+    result = verify(make_document("TD1", seed=4), typed_name="Joe Biden")
+    assert result.decision.outcome == "failed"
+    assert reasons(result) == ["name_mismatch"]
+    assert result.decision.document_type == "TD1"
+
+
+def test_a_headshot_with_two_faces_must_be_retaken(
+    photos: dict[str, bytes], face_models: Any, make_document: Any
+) -> None:
+    from tests.identity.test_faces import side_by_side
+
+    with pytest.raises(FaceRejected) as caught:
+        verify_identity(
+            headshot=side_by_side(photos["obama.jpg"], photos["biden.jpg"]),
+            document=b"never looked at",
+            typed_name="Barack Obama",
+            today=TODAY,
+        )
+    assert caught.value.code == "several_faces"
+
+
+@pytest.mark.parametrize(
+    ("document", "code"),
+    [
+        (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n", "unsupported_format"),
+        (b"just some text saved as passport.jpg", "not_an_image"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "corrupt"),
+    ],
+)
+def test_a_document_that_is_not_a_usable_photo_must_be_resent(
+    verify: Any, document: bytes, code: str
+) -> None:
+    with pytest.raises(ImageRejected) as caught:
+        verify(document)
+    assert caught.value.code == code
+    assert isinstance(caught.value, VerificationInputError)
