@@ -122,9 +122,9 @@ class AskSubjectForm(forms.Form):
         choices=[("", _("(no specific doubt)")), *IdentityDoubt.choices],
         required=False,
         help_text=_(
-            "Only with a request for identity information. Under the EU soft-pause policy the clock restarts "
-            "when the information arrives only if a doubt is recorded here within 3 working days of receiving "
-            "the request."
+            "Only with a request for identity information. Under the EU soft-pause policy the clock "
+            "restarts when the information arrives only if a doubt is recorded here within 3 working days "
+            "of receiving the request."
         ),
     )
 

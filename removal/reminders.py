@@ -123,13 +123,18 @@ def reminders_cancel(*, request: RemovalRequest) -> int:
     )
 
 
-def _deadline_met(reminder: Reminder) -> bool:
+def _deadline_met(reminder: Reminder, now: datetime) -> bool:
     request = reminder.request
     if request.status not in OPEN_STATUSES:
         return True
     if reminder.deadline == DeadlineKind.ACKNOWLEDGE:
         return message_was_sent(about=f"removal.request:{request.id}", template=ACKNOWLEDGEMENT_TEMPLATE)
-    if reminder.deadline in (DeadlineKind.RESPOND, DeadlineKind.EXTENSION_DECISION):
+    if reminder.deadline == DeadlineKind.EXTENSION_DECISION:
+        # Moot once taken, and once the original deadline passed: the extension can no longer be taken.
+        return request.extended_at is not None or (
+            request.respond_by is not None and request.respond_by < now
+        )
+    if reminder.deadline == DeadlineKind.RESPOND:
         # Once extended, the extended deadline's own reminders take over.
         return request.extended_at is not None
     return False
@@ -139,18 +144,41 @@ def _admin_url(request: RemovalRequest) -> str:
     return f"{settings.PUBLIC_BASE_URL}{reverse('admin:removal_removalrequest_change', args=[request.id])}"
 
 
+def _superseded(reminder: Reminder, now: datetime) -> bool:
+    """After downtime several points of one deadline can be due at once: only the latest is worth sending."""
+    return Reminder.objects.filter(
+        request_id=reminder.request_id,
+        deadline=reminder.deadline,
+        status=Reminder.Status.PENDING,
+        due_at__lte=now,
+        days_before__lt=reminder.days_before,
+    ).exists()
+
+
+def _cancel(reminder: Reminder) -> None:
+    Reminder.objects.filter(id=reminder.id, status=Reminder.Status.SENDING).update(
+        status=Reminder.Status.CANCELLED, lease_expires_at=None
+    )
+
+
 def _send(reminder: Reminder, now: datetime) -> bool:
     """Queue one claimed reminder, or cancel it if its deadline was met. Returns True if queued."""
-    request = RemovalRequest.objects.select_related("assignee", "data_key").get(id=reminder.request_id)
+    request = (
+        RemovalRequest.objects.select_related("assignee", "data_key").filter(id=reminder.request_id).first()
+    )
+    if request is None:
+        return False  # the request is gone, and its reminders with it
     reminder.request = request
+    deadline = next((d for d in _open_deadlines(request) if d.kind == reminder.deadline), None)
     with transaction.atomic():
-        if _deadline_met(reminder):
-            Reminder.objects.filter(id=reminder.id, status=Reminder.Status.SENDING).update(
-                status=Reminder.Status.CANCELLED, lease_expires_at=None
-            )
+        if deadline is None or _deadline_met(reminder, now) or _superseded(reminder, now):
+            _cancel(reminder)
             return False
+        zone = ZoneInfo(deadline.zone)
+        due = deadline.due.astimezone(zone)
+        # Counted at sending time, so a reminder delayed by downtime still tells the truth.
+        days_late = (now.astimezone(zone).date() - due.date()).days
         assignee_email = request.assignee.email if request.assignee and request.assignee.email else ""
-        due = _deadline_for(request, DeadlineKind(reminder.deadline))
         message_create(
             template="removal/emails/staff_reminder",
             to=assignee_email or settings.PRIVACY_TEAM_EMAIL,
@@ -160,7 +188,7 @@ def _send(reminder: Reminder, now: datetime) -> bool:
                 "kind": reminder.deadline,
                 "point": reminder.point_label,
                 "days_before": reminder.days_before,
-                "days_late": -reminder.days_before,
+                "days_late": days_late,
                 "due": due,
                 "status": request.get_status_display(),
                 "admin_url": _admin_url(request),
@@ -177,14 +205,16 @@ def _send(reminder: Reminder, now: datetime) -> bool:
             recipient_kind="assignee" if assignee_email else "team",
         )
         if reminder.days_before < 0:
-            # Daily once overdue: plan tomorrow's, which is cancelled if the request closes first.
+            # Daily once overdue: plan the next local midnight's, cancelled if the request closes first.
             Reminder.objects.bulk_create(
                 [
                     Reminder(
                         request=request,
                         deadline=reminder.deadline,
-                        days_before=reminder.days_before - 1,
-                        due_at=reminder.due_at + timedelta(days=1),
+                        days_before=-(days_late + 1),
+                        due_at=_start_of_local_day(
+                            now.astimezone(zone).date() + timedelta(days=1), deadline.zone
+                        ),
                     )
                 ],
                 ignore_conflicts=True,
@@ -216,8 +246,9 @@ def reminder_sweep(*, now: datetime | None = None, limit: int = 1000) -> int:
         if not claimed:
             # Another sweep claimed it between our read and this update.
             continue
-        reminder = Reminder.objects.get(id=reminder_id)
-        queued += _send(reminder, now)
+        reminder = Reminder.objects.filter(id=reminder_id).first()
+        if reminder is not None:
+            queued += _send(reminder, now)
     return queued
 
 

@@ -192,3 +192,29 @@ def test_daily_digest_lists_overdue_and_due_soon(
 def test_no_digest_when_nothing_is_due(db: None, mailoutbox: list[Any]) -> None:
     assert reminders.reminder_digest(now=timezone.now()) == 0
     assert not mailoutbox
+
+
+def test_after_downtime_only_the_latest_due_point_is_sent(
+    eu_request: RemovalRequest, mailoutbox: list[Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    # Nothing ran from before D-14 until the second overdue day.
+    sent = _sweep_at(datetime(2026, 2, 18, 12, 0, tzinfo=UTC), mailoutbox, django_capture_on_commit_callbacks)
+    assert sent == [f"OVERDUE (2 days): Response for {eu_request.reference}"]
+    assert Reminder.objects.filter(status=Reminder.Status.CANCELLED).count() == 5  # D-14 … D-1 and the alarm
+    following = Reminder.objects.get(status=Reminder.Status.PENDING)
+    assert following.days_before == -3
+    assert following.due_at == datetime(2026, 2, 19, tzinfo=ZoneInfo("Europe/Brussels"))
+
+
+def test_overdue_reminders_stay_at_local_midnight_across_a_clock_change(
+    make_request: Any, mailoutbox: list[Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    # Due end of Fri 27 Mar 2026 in Brussels; summer time starts on Sunday 29 March.
+    with time_machine.travel(datetime(2026, 2, 27, 9, 0, tzinfo=UTC), tick=False):
+        make_request()
+    brussels = ZoneInfo("Europe/Brussels")
+    for day in (28, 29, 30):
+        _sweep_at(datetime(2026, 3, day, 8, 0, tzinfo=UTC), mailoutbox, django_capture_on_commit_callbacks)
+    following = Reminder.objects.get(status=Reminder.Status.PENDING)
+    assert following.due_at.astimezone(brussels) == datetime(2026, 3, 31, tzinfo=brussels)
+    assert following.due_at.astimezone(brussels).hour == 0
