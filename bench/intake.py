@@ -28,14 +28,11 @@ correctness check passed.
 from __future__ import annotations
 
 import argparse
-import base64
 import http.client
 import json
 import math
 import os
 import platform
-import re
-import secrets
 import shutil
 import signal
 import socket
@@ -45,35 +42,30 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psycopg
-from psycopg import sql
+# Run as a script (`python bench/intake.py`): the project root is not on sys.path by itself.
+_ROOT = Path(__file__).resolve().parent.parent
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = ROOT / ".venv" / "bin"
-HOST = "127.0.0.1"
-PG_PORT = 5432
-PG_USER = "postgres"
-# Connected to only to issue CREATE/DROP DATABASE for the bench's own database; nothing in it is read
-# or written. The bench database is copied from template0 so other sessions on template1 (a test run
-# creating its database) neither block us nor are blocked by us.
-PG_MAINTENANCE_DB = "postgres"
-PROTECTED_DATABASES = frozenset({"test", "postgres", "root", "template0", "template1"})
-BENCH_DB_PATTERN = re.compile(r"removal_bench_\d+")
+from bench._support import (  # noqa: E402
+    HOST,
+    ROOT,
+    VENV_BIN,
+    BenchError,
+    Stop,
+    django_env,
+    install_stop_handlers,
+    manage,
+    server_version,
+    throwaway_database,
+)
+
 INTAKE_PATH = "/api/v1/requests/"
 EXPECTED_STATUS = 202
-
-
-class BenchError(RuntimeError):
-    """The bench could not run or its results are wrong; the message says which."""
-
-
-class _Stop(Exception):
-    """Raised in the main thread by SIGTERM/SIGHUP so cleanup runs as for Ctrl-C."""
 
 
 # --- Configuration --------------------------------------------------------------------------------
@@ -138,77 +130,12 @@ def remaining(config: Config, cap: float) -> float:
     return min(cap, left)
 
 
-# --- PostgreSQL -----------------------------------------------------------------------------------
-
-
-def _admin_connection() -> psycopg.Connection:
-    return psycopg.connect(
-        host=HOST, port=PG_PORT, user=PG_USER, dbname=PG_MAINTENANCE_DB, autocommit=True, connect_timeout=10
-    )
-
-
-def _check_bench_name(name: str) -> None:
-    if name in PROTECTED_DATABASES or not BENCH_DB_PATTERN.fullmatch(name):
-        raise BenchError(f"refusing to create or drop database {name!r}")
-
-
-def server_version() -> str:
-    with _admin_connection() as conn:
-        row = conn.execute("SHOW server_version").fetchone()
-    return str(row[0]) if row else "?"
-
-
-@contextmanager
-def throwaway_database(name: str) -> Iterator[str]:
-    """Create the bench database and drop it on the way out, whatever happens in between."""
-    _check_bench_name(name)
-    with _admin_connection() as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(sql.Identifier(name))
-        )
-    try:
-        yield f"postgres://{PG_USER}@{HOST}:{PG_PORT}/{name}"
-    finally:
-        _check_bench_name(name)
-        with _admin_connection() as conn:
-            # FORCE ends sessions a killed gunicorn worker may have left behind.
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        print(f"dropped database {name}")
-
-
 # --- Server ---------------------------------------------------------------------------------------
 
 
-def fresh_secrets() -> dict[str, str]:
-    """The same shapes as scripts/generate_env.py, generated here so nothing is written to .env."""
-    return {
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "VAULT_MASTER_KEYS": (
-            f"mk-{secrets.token_hex(4)}:{base64.b64encode(secrets.token_bytes(32)).decode()}"
-        ),
-        "VAULT_BLIND_INDEX_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
-    }
-
-
 def server_env(*, database_url: str, var_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "VAULT_", "CELERY_"))}
-    env.update(fresh_secrets())
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DJANGO_DEBUG": "0",
-            "DJANGO_SECURE_SSL_REDIRECT": "0",
-            "DJANGO_ALLOWED_HOSTS": HOST,
-            "DATABASE_URL": database_url,
-            # Empty wins over any REDIS_URL in the environment: the app uses its file-system broker.
-            "REDIS_URL": "",
-            "CACHE_URL": "locmemcache://",
-            "API_INTAKE_RATE": "1000000/minute",
-            "EMAIL_URL": "dummymail://",
-            "VAR_DIR": str(var_dir),
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
-    )
+    env = django_env(database_url=database_url, var_dir=var_dir)
+    env.update({"DJANGO_ALLOWED_HOSTS": HOST, "API_INTAKE_RATE": "1000000/minute"})
     return env
 
 
@@ -216,22 +143,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
-
-
-def manage(args: list[str], *, env: dict[str, str], timeout: float) -> str:
-    python = VENV_BIN / "python"
-    result = subprocess.run(
-        [str(python if python.exists() else sys.executable), "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise BenchError(f"manage.py {args[0]} failed ({result.returncode}):\n{result.stderr[-3000:]}")
-    return result.stdout
 
 
 class Gunicorn:
@@ -518,10 +429,6 @@ def print_report(
 # --- Main -----------------------------------------------------------------------------------------
 
 
-def _raise_stop(signum: int, _frame: object) -> None:
-    raise _Stop(signal.Signals(signum).name)
-
-
 def run(config: Config) -> int:
     pg_version = server_version()
     run_id = str(os.getpid())
@@ -561,14 +468,13 @@ def run(config: Config) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _raise_stop)
+    install_stop_handlers()
     try:
         return run(config)
     except BenchError as exc:
         print(f"bench failed: {exc}", file=sys.stderr)
         return 1
-    except (KeyboardInterrupt, _Stop):
+    except (KeyboardInterrupt, Stop):
         print("interrupted; cleaned up", file=sys.stderr)
         return 130
     except subprocess.TimeoutExpired as exc:

@@ -103,13 +103,13 @@ def status_page(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Your request is withdrawn."))
         return redirect(f"{request.path}?t={token}")
-    next_step = NEXT_STEPS[Status(removal_request.status)]
+    next_step: str = str(NEXT_STEPS[Status(removal_request.status)])
     if removal_request.status == Status.AWAITING_SUBJECT and removal_request.pending_ask:
-        next_step = gettext_lazy(
-            "We need something from you: %(ask)s. Please reply to our latest e-mail."
-        ) % {"ask": removal_request.get_pending_ask_display()}
+        next_step = _("We need something from you: %(ask)s. Please reply to our latest e-mail.") % {
+            "ask": removal_request.get_pending_ask_display()
+        }
     elif removal_request.status == Status.RECEIVED and removal_request.email_confirmed_at:
-        next_step = gettext_lazy("Thank you for confirming your e-mail address. We will be in touch soon.")
+        next_step = _("Thank you for confirming your e-mail address. We will be in touch soon.")
     context = {
         "req": removal_request,
         "token": token,

@@ -150,4 +150,4 @@ def test_an_operator_can_send_through_a_provider_backend(queue_message: Any, set
     message = queue_message()
     assert message.status == Message.Status.SENT
     assert mail.outbox[0].to == [RECIPIENT]
-    assert mail.outbox[0].anymail_status.status == {"sent"}
+    assert mail.outbox[0].anymail_status.status == {"sent"}  # type: ignore[union-attr]
