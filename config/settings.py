@@ -261,3 +261,14 @@ CELERY_BEAT_SCHEDULE["daily-digest"] = {
     "task": "removal.tasks.send_digest",
     "schedule": crontab(hour=env.int("REMINDER_DIGEST_HOUR_UTC", default=6), minute=0),
 }
+
+# --- Identity verification (docs/operations.md, "Identity verification") --------------------------
+# Where an erasure also needs an identity document: jurisdiction codes, or "*" for all. Default none:
+# the headshot (needed to find the photos) and a confirmed e-mail address are proportionate.
+IDENTITY_DOCUMENT_REQUIRED_IN = env.list("IDENTITY_DOCUMENT_REQUIRED_IN", default=[])
+IDENTITY_MAX_ATTEMPTS = env.int("IDENTITY_MAX_ATTEMPTS", default=3)
+IDENTITY_FACE_THRESHOLD = env.float("IDENTITY_FACE_THRESHOLD", default=0.50)
+IDENTITY_FACE_INCONCLUSIVE_UPPER = env.float("IDENTITY_FACE_INCONCLUSIVE_UPPER", default=0.60)
+IDENTITY_UPLOAD_MAX_BYTES = env.int("IDENTITY_UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
+IDENTITY_UPLOAD_RATE_PER_IP = env.str("IDENTITY_UPLOAD_RATE_PER_IP", default="20/h")
+IDENTITY_UPLOAD_RATE_PER_REQUEST = env.str("IDENTITY_UPLOAD_RATE_PER_REQUEST", default="6/h")

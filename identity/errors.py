@@ -15,6 +15,8 @@ class VerificationInputError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+        # Which upload it is about ("headshot" or "document"), set by the pipeline.
+        self.upload = ""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"

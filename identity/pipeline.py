@@ -12,6 +12,8 @@ and are unreachable once this function returns.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -19,6 +21,7 @@ import numpy as np
 
 from identity import faces, images, mrz, names
 from identity.decision import DEFAULT_POLICY, Decision, Policy, decide
+from identity.errors import VerificationInputError
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,6 +34,59 @@ class Verification:
     document_number: str | None = field(repr=False)
 
 
+def policy_from_settings() -> Policy:
+    """The deployment's thresholds; the version names them, so every record says what was applied."""
+    from django.conf import settings
+
+    threshold = float(settings.IDENTITY_FACE_THRESHOLD)
+    upper = float(settings.IDENTITY_FACE_INCONCLUSIVE_UPPER)
+    return Policy(
+        version=f"{DEFAULT_POLICY.version};face<{threshold:.2f};review<{upper:.2f}",
+        face_threshold=threshold,
+        face_inconclusive_band=(threshold, upper) if upper > threshold else None,
+    )
+
+
+@contextmanager
+def _blame(upload: str) -> Iterator[None]:
+    """Name the upload a retake message is about, so the form shows it beside the right field."""
+    try:
+        yield
+    except VerificationInputError as exc:
+        exc.upload = upload
+        raise
+
+
+def _headshot(data: bytes) -> tuple[bytes, np.ndarray]:
+    with _blame("headshot"):
+        image = images.decode_image(data)
+        vector = faces.headshot_embedding(image)
+    return images.reencode_without_metadata(image), vector
+
+
+def verify_headshot(*, headshot: bytes, policy: Policy = DEFAULT_POLICY) -> Verification:
+    """Where the policy asks for no identity document: one usable face, kept as the search probe.
+
+    Identity then rests on the confirmed e-mail address; the decision records that no document and no
+    face comparison were involved.
+    """
+    clean, vector = _headshot(headshot)
+    decision = Decision(
+        outcome="verified",
+        reasons=(),
+        face_distance=None,
+        name_match_score=None,
+        document_type=None,
+        issuing_state=None,
+        expiry_valid=None,
+        check_digits_valid=None,
+        policy_version=policy.version,
+    )
+    return Verification(
+        decision=decision, headshot_jpeg=clean, headshot_embedding=vector, document_number=None
+    )
+
+
 def verify_identity(
     *,
     headshot: bytes,
@@ -40,12 +96,9 @@ def verify_identity(
     policy: Policy = DEFAULT_POLICY,
 ) -> Verification:
     """Decode both photos, compare the faces, read the MRZ, compare the names and decide."""
-    headshot_image = images.decode_image(headshot)
-    headshot_vector = faces.headshot_embedding(headshot_image)
-    headshot_clean = images.reencode_without_metadata(headshot_image)
-    del headshot_image
-
-    document_image = images.decode_image(document)
+    headshot_clean, headshot_vector = _headshot(headshot)
+    with _blame("document"):
+        document_image = images.decode_image(document)
     try:
         portrait = faces.document_portrait_embedding(document_image)
         distance: float | None = faces.face_distance(headshot_vector, portrait)

@@ -150,3 +150,36 @@ class VerifyForm(forms.Form):
             ("document", _("Identity document (not kept)")),
         ],
     )
+
+
+class IdentityUploadForm(AccessibleErrorsMixin, forms.Form):
+    """Photos for identity verification. Read into memory only; the ID photo is never kept."""
+
+    headshot = forms.FileField(
+        label=_("A photo of your face"),
+        help_text=_(
+            "Face the camera in good light, with nobody else in the picture. We use it to find your photos, "
+            "keep it encrypted and delete it when your request is done."
+        ),
+        widget=forms.ClearableFileInput(
+            attrs={"accept": "image/jpeg,image/png,image/webp", "capture": "user"}
+        ),
+        error_messages={"required": _("Add a photo of your face.")},
+    )
+    document = forms.FileField(
+        label=_("A photo of your identity document"),
+        help_text=_(
+            "Passport photo page or identity card, whole and flat, without glare. We read it in memory "
+            "to check it and never store it."
+        ),
+        widget=forms.ClearableFileInput(
+            attrs={"accept": "image/jpeg,image/png,image/webp", "capture": "environment"}
+        ),
+        error_messages={"required": _("Add a photo of your identity document.")},
+    )
+
+    def __init__(self, *args: Any, document_required: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not document_required:
+            # Data minimisation: where the policy needs no document, the form does not even ask.
+            del self.fields["document"]

@@ -11,6 +11,7 @@ urlpatterns = [
     path("submitted/", views.submitted, name="submitted"),
     path("confirm/", views.confirm_email, name="confirm_email"),
     path("status/", views.status_page, name="status"),
+    path("status/verify/", views.verify_identity, name="verify_identity"),
     path("api/v1/requests/", api.IntakeView.as_view(), name="api_intake"),
     path("api/v1/status/", api.SubjectStatusView.as_view(), name="api_status"),
     path("api/v1/status/withdraw/", api.SubjectWithdrawView.as_view(), name="api_withdraw"),

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from django.conf import settings
 from django.contrib import messages
 from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
+from django_ratelimit.decorators import ratelimit
 
+from identity import selectors as identity_selectors
+from identity.uploads import memory_only_uploads
 from removal import selectors, services
-from removal.forms import RemovalRequestForm, add_service_errors
+from removal.forms import IdentityUploadForm, RemovalRequestForm, add_service_errors
 from removal.models import Channel, RemovalRequest, Status
 
 # What the subject sees next, per status: plain words, no internals.
@@ -121,5 +128,92 @@ def status_page(request: HttpRequest) -> HttpResponse:
             Status(removal_request.status), removal_request.get_status_display()
         ),
         "can_withdraw": any(m.name == "withdraw" for m in services.allowed_moves(removal_request)),
+        "can_verify": services.evidence_required(removal_request).headshot
+        and removal_request.status in (Status.RECEIVED, Status.AWAITING_SUBJECT)
+        and services.attempts_left(removal_request) > 0,
+        "last_attempt": identity_selectors.latest_verification(
+            subject_ref=services.subject_ref(removal_request)
+        ),
     }
     return render(request, "removal/status.html", context)
+
+
+def _per_request_key(group: str, request: HttpRequest) -> str:
+    # The status link's secret names the request; its hash keys the limit (the body is not read yet).
+    return selectors.hash_status_token(request.GET.get("t", ""))
+
+
+def _rate(setting: str) -> Callable[[str, HttpRequest], str]:
+    return lambda group, request: str(getattr(settings, setting))
+
+
+@never_cache
+@ratelimit(key="ip", rate=_rate("IDENTITY_UPLOAD_RATE_PER_IP"), method="POST", block=False)
+@ratelimit(key=_per_request_key, rate=_rate("IDENTITY_UPLOAD_RATE_PER_REQUEST"), method="POST", block=False)
+@memory_only_uploads(
+    max_file_bytes=settings.IDENTITY_UPLOAD_MAX_BYTES,
+    max_total_bytes=2 * settings.IDENTITY_UPLOAD_MAX_BYTES + 65536,
+    max_files=2,
+)
+@require_http_methods(["GET", "POST"])
+def verify_identity(request: HttpRequest) -> HttpResponse:
+    """The subject sends a headshot (and an ID photo where the policy asks): checked in memory."""
+    token = request.GET.get("t", "")
+    removal_request = selectors.removal_request_by_status_token(token=token)
+    if removal_request is None:
+        return render(request, "removal/link_problem.html", {"expired": False}, status=404)
+    status_url = f"{reverse('removal:status')}?t={token}"
+    evidence = services.evidence_required(removal_request)
+    if not evidence.headshot or removal_request.status not in (Status.RECEIVED, Status.AWAITING_SUBJECT):
+        return redirect(status_url)
+    form = IdentityUploadForm(
+        request.POST if request.method == "POST" else None,
+        request.FILES if request.method == "POST" else None,
+        document_required=evidence.document,
+    )
+    if request.method == "POST" and getattr(request, "limited", False):
+        form = IdentityUploadForm(document_required=evidence.document)
+        messages.error(request, _("Too many attempts from here. Please wait an hour and try again."))
+        return render(
+            request, "removal/verify_identity.html", _verify_context(removal_request, form, token), status=429
+        )
+    if request.method == "POST" and form.is_valid():
+        document = form.cleaned_data.get("document")
+        try:
+            record = services.removal_request_submit_identity(
+                request=removal_request,
+                headshot=form.cleaned_data["headshot"].read(),
+                document=document.read() if document else None,
+                actor=services.SUBJECT,
+            )
+        except services.InvalidRequest as exc:
+            add_service_errors(form, exc.errors)
+        except services.IllegalTransition:
+            return redirect(status_url)
+        else:
+            messages.success(request, str(_VERIFY_OUTCOME_MESSAGES[record.outcome]))
+            return redirect(status_url)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "removal/verify_identity.html", _verify_context(removal_request, form, token), status=status
+    )
+
+
+_VERIFY_OUTCOME_MESSAGES = {
+    "verified": gettext_lazy("Thank you: your identity is confirmed."),
+    "inconclusive": gettext_lazy(
+        "Thank you. A member of our privacy team will check your photos and be in touch."
+    ),
+    "failed": gettext_lazy("We could not confirm your identity. See below what to do."),
+}
+
+
+def _verify_context(
+    removal_request: RemovalRequest, form: IdentityUploadForm, token: str
+) -> dict[str, object]:
+    return {
+        "req": removal_request,
+        "form": form,
+        "token": token,
+        "attempts_left": services.attempts_left(removal_request),
+    }

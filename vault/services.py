@@ -111,12 +111,18 @@ class Sealer:
     key: bytes
 
     def seal(self, value: str, *, table: str, column: str, row_id: object) -> bytes:
-        aad = crypto.field_aad(table=table, column=column, row_id=str(row_id))
-        return crypto.seal(self.key, value.encode(), aad=aad)
+        return self.seal_bytes(value.encode(), table=table, column=column, row_id=row_id)
 
     def open(self, sealed: bytes | memoryview, *, table: str, column: str, row_id: object) -> str:
+        return self.open_bytes(sealed, table=table, column=column, row_id=row_id).decode()
+
+    def seal_bytes(self, value: bytes, *, table: str, column: str, row_id: object) -> bytes:
         aad = crypto.field_aad(table=table, column=column, row_id=str(row_id))
-        return crypto.open_sealed(self.key, bytes(sealed), aad=aad).decode()
+        return crypto.seal(self.key, value, aad=aad)
+
+    def open_bytes(self, sealed: bytes | memoryview, *, table: str, column: str, row_id: object) -> bytes:
+        aad = crypto.field_aad(table=table, column=column, row_id=str(row_id))
+        return crypto.open_sealed(self.key, bytes(sealed), aad=aad)
 
 
 def sealer_for(data_key: DataKey) -> Sealer:

@@ -3,6 +3,7 @@
 - `intake.py`: requests from every channel, duplicates, e-mail confirmation
 - `lifecycle.py`: one service per status move, erasure of a closed request's personal data
 - `deadlines.py`: deadlines at intake, the identity clock, extensions
+- `verification.py`: proportionate identity evidence, the subject's attempts, staff decisions
 - `common.py`: actors, errors, the audit helper, mail to the subject
 """
 
@@ -36,6 +37,14 @@ from removal.services.lifecycle import (
     removal_request_waive_verification,
     removal_request_withdraw,
 )
+from removal.services.verification import (
+    StaffIdentityFinding,
+    attempts_left,
+    evidence_required,
+    removal_request_decide_identity,
+    removal_request_submit_identity,
+    subject_ref,
+)
 from vault.services import blind_index
 
 __all__ = [
@@ -48,9 +57,12 @@ __all__ = [
     "IntakeResult",
     "InvalidRequest",
     "Move",
+    "StaffIdentityFinding",
     "allowed_moves",
+    "attempts_left",
     "blind_index",
     "confirmation_url",
+    "evidence_required",
     "normalise_email",
     "removal_request_approve_purge",
     "removal_request_ask_subject",
@@ -58,6 +70,7 @@ __all__ = [
     "removal_request_complete_purge",
     "removal_request_confirm_email",
     "removal_request_create",
+    "removal_request_decide_identity",
     "removal_request_deny",
     "removal_request_extend",
     "removal_request_finish_discovery",
@@ -65,9 +78,11 @@ __all__ = [
     "removal_request_shred_personal_data",
     "removal_request_start_discovery",
     "removal_request_start_verification",
+    "removal_request_submit_identity",
     "removal_request_transition",
     "removal_request_verify",
     "removal_request_waive_verification",
     "removal_request_withdraw",
     "status_url",
+    "subject_ref",
 ]

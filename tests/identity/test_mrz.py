@@ -14,7 +14,7 @@ import pytest
 from identity import mrz
 from identity.images import decode_image
 from tests.identity import documents
-from tests.identity.conftest import OBAMA, TODAY
+from tests.support.identity_fixtures import OBAMA, TODAY
 
 # How many photographed documents of each kind the OCR test reads. The default keeps the suite
 # fast; to measure the success rate on more, e.g. IDENTITY_OCR_SEEDS=40 pytest tests/identity/test_mrz.py

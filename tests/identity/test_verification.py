@@ -15,7 +15,7 @@ from identity.faces import FaceRejected
 from identity.images import ImageRejected
 from identity.pipeline import verify_identity
 from tests.identity import documents
-from tests.identity.conftest import OBAMA, TODAY
+from tests.support.identity_fixtures import OBAMA, TODAY
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Fixtures of the identity tests: real face photos from PyPI packages, synthetic documents, tools.
+"""Identity fixtures (a pytest plugin, see tests/conftest.py): real face photos from PyPI packages,
+synthetic documents, tools.
 
 The photos are fetched once by scripts/identity_fixtures.py (committed under tests/fixtures/identity/)
 and documents are drawn in memory per test. Tests needing tesseract or the OCR-B font ask for the

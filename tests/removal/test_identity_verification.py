@@ -1,0 +1,196 @@
+"""The subject proves who they are through the status link: proportionate evidence, nothing of the ID kept."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+
+from identity.models import HeadshotProbe, VerificationRecord
+from identity.selectors import headshot_probe_embedding, headshot_probe_image
+from removal import services
+from removal.models import AuditEvent, RemovalRequest, Status
+
+pytestmark = pytest.mark.django_db
+OBAMA_NAME = "Barack Hussein Obama"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> None:
+    # Rate-limit counters live in the cache; each test starts with none spent.
+    cache.clear()
+
+
+@pytest.fixture
+def subject(make_request: Any) -> services.IntakeResult:
+    result = make_request(name=OBAMA_NAME, email="barack@example.org")
+    RemovalRequest.objects.filter(id=result.request.id).update(email_confirmed_at=timezone.now())
+    result.request.refresh_from_db()
+    return result
+
+
+def _upload(client: Any, token: str, **files: bytes) -> Any:
+    data = {
+        name: SimpleUploadedFile(f"{name}.jpg", content, content_type="image/jpeg")
+        for name, content in files.items()
+    }
+    return client.post(f"{reverse('removal:verify_identity')}?t={token}", data)
+
+
+def _nothing_stored(request: RemovalRequest, status: Status = Status.RECEIVED) -> None:
+    request.refresh_from_db()
+    assert request.status == status
+    assert not VerificationRecord.objects.exists() and not HeadshotProbe.objects.exists()
+
+
+def test_headshot_and_confirmed_email_verify_an_erasure_where_no_document_is_required(
+    client: Any, subject: services.IntakeResult, photos: dict[str, bytes], face_models: Any
+) -> None:
+    page = client.get(f"{reverse('removal:verify_identity')}?t={subject.status_token}").content.decode()
+    assert (
+        "A photo of your face" in page
+        and "identity document" not in page.split("<form")[1].split("</form>")[0]
+    )
+
+    response = _upload(client, subject.status_token, headshot=photos["obama.jpg"])
+    assert response.status_code == 302
+    request = RemovalRequest.objects.get(id=subject.request.id)
+    assert request.status == Status.VERIFIED
+    record = VerificationRecord.objects.get()
+    assert (record.method, record.outcome) == ("headshot_and_email", "verified")
+    assert record.evidence_required == {"headshot": True, "document": False, "email_confirmed": True}
+    actions = list(AuditEvent.objects.filter(object_id=str(request.id)).values_list("action", flat=True))
+    assert actions[-3:] == ["request.start_verification", "request.identity_attempt", "request.verify"]
+
+    probe = HeadshotProbe.objects.get()
+    with default_storage.open(probe.storage_name, "rb") as handle:
+        sealed = handle.read()
+    assert not sealed.startswith(b"\xff\xd8") and b"JFIF" not in sealed  # encrypted at rest
+    image = headshot_probe_image(subject_ref=services.subject_ref(request))
+    assert image is not None and image.startswith(b"\xff\xd8")
+    embedding = headshot_probe_embedding(subject_ref=services.subject_ref(request))
+    assert embedding is not None and embedding.shape == (128,)
+
+
+def test_verification_waits_for_a_confirmed_email(
+    client: Any, make_request: Any, photos: dict[str, bytes]
+) -> None:
+    result = make_request()
+    response = _upload(client, result.status_token, headshot=photos["obama.jpg"])
+    assert response.status_code == 400
+    assert "First confirm your e-mail address" in response.content.decode()
+    _nothing_stored(result.request)
+
+
+def test_passport_and_headshot_of_the_same_person_verify_where_the_policy_asks_for_a_document(
+    client: Any,
+    subject: services.IntakeResult,
+    photos: dict[str, bytes],
+    make_document: Any,
+    settings: Any,
+    face_models: Any,
+) -> None:
+    settings.IDENTITY_DOCUMENT_REQUIRED_IN = ["EU"]
+    passport = make_document("TD3", portrait="obama3.jpg")
+    without = _upload(client, subject.status_token, headshot=photos["obama.jpg"])
+    assert "Add a photo of your identity document." in without.content.decode()
+    _nothing_stored(subject.request)
+
+    _upload(client, subject.status_token, headshot=photos["obama.jpg"], document=passport)
+    record = VerificationRecord.objects.get()
+    assert (record.method, record.outcome) == ("document_and_headshot", "verified"), record.reasons
+    assert record.document_type == "TD3" and record.check_digits_valid and record.expiry_valid
+    assert len(record.document_number_hash) == 64 and "X4RT58N21" not in str(record.__dict__)
+    assert RemovalRequest.objects.get(id=subject.request.id).status == Status.VERIFIED
+
+
+def test_a_failed_attempt_asks_for_a_retake_and_staff_decide_after_the_last(
+    client: Any,
+    subject: services.IntakeResult,
+    photos: dict[str, bytes],
+    make_document: Any,
+    settings: Any,
+    reviewer: Any,
+    face_models: Any,
+) -> None:
+    settings.IDENTITY_DOCUMENT_REQUIRED_IN = ["*"]
+    settings.IDENTITY_MAX_ATTEMPTS = 2
+    passport = make_document("TD3", portrait="obama3.jpg")
+
+    _upload(client, subject.status_token, headshot=photos["biden.jpg"], document=passport)
+    request = RemovalRequest.objects.get(id=subject.request.id)
+    assert request.status == Status.AWAITING_SUBJECT and request.pending_ask == "clearer_photo"
+    status_page = client.get(f"{reverse('removal:status')}?t={subject.status_token}").content.decode()
+    assert "doesn&#x27;t match the portrait on your document" in status_page
+    assert (
+        "1 attempt left"
+        in client.get(f"{reverse('removal:verify_identity')}?t={subject.status_token}").content.decode()
+    )
+
+    _upload(client, subject.status_token, headshot=photos["biden.jpg"], document=passport)
+    request.refresh_from_db()
+    assert request.status == Status.VERIFYING  # no attempt left: a person decides
+    assert [r.outcome for r in VerificationRecord.objects.order_by("created_at")] == ["failed", "failed"]
+    refused = _upload(client, subject.status_token, headshot=photos["obama.jpg"], document=passport)
+    assert refused.status_code == 302  # the form is closed while staff decide
+
+    services.removal_request_decide_identity(
+        request=request,
+        actor=services.Actor.staff(reviewer),
+        staff_user=reviewer,
+        finding="face_does_not_match",
+    )
+    request.refresh_from_db()
+    assert request.status == Status.DENIED and request.denial_basis == "identity_not_verified"
+    staff_record = VerificationRecord.objects.latest("created_at")
+    assert (staff_record.method, staff_record.decided_by) == ("staff_review", reviewer)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"%PDF-1.7\n1 0 obj<<>>endobj\n", "PDF"),
+        (b"\xff\xd8\xff\xe0" + b"\x00" * 64, "damaged"),
+    ],
+)
+def test_a_bad_upload_is_refused_with_a_clear_message_and_nothing_stored(
+    client: Any, subject: services.IntakeResult, content: bytes, message: str
+) -> None:
+    response = _upload(client, subject.status_token, headshot=content)
+    assert response.status_code == 400
+    assert message.lower() in response.content.decode().lower()
+    _nothing_stored(subject.request)
+
+
+def test_an_oversized_upload_is_refused_with_413(
+    client: Any, subject: services.IntakeResult, settings: Any
+) -> None:
+    limit = settings.IDENTITY_UPLOAD_MAX_BYTES
+    response = _upload(client, subject.status_token, headshot=b"\xff\xd8\xff" + b"\x00" * (limit + 10))
+    assert response.status_code == 413
+    _nothing_stored(subject.request)
+
+
+def test_uploads_are_rate_limited_per_request(
+    client: Any, subject: services.IntakeResult, settings: Any
+) -> None:
+    settings.IDENTITY_UPLOAD_RATE_PER_REQUEST = "2/h"
+    codes = [_upload(client, subject.status_token, headshot=b"not an image").status_code for _ in range(3)]
+    assert codes == [400, 400, 429]
+    _nothing_stored(subject.request)
+
+
+def test_an_opt_out_needs_no_verification(client: Any, make_request: Any) -> None:
+    result = make_request(right="opt_out", jurisdictions=["US-CA"])
+    status_page = client.get(f"{reverse('removal:status')}?t={result.status_token}").content.decode()
+    assert "Send my photos" not in status_page
+    assert client.get(f"{reverse('removal:verify_identity')}?t={result.status_token}").status_code == 302
+    with pytest.raises(services.InvalidRequest, match="needs no proof"):
+        services.removal_request_submit_identity(
+            request=result.request, headshot=b"x", document=None, actor=services.SUBJECT
+        )
