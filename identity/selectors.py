@@ -28,6 +28,10 @@ def latest_verification(*, subject_ref: str) -> VerificationRecord | None:
     return VerificationRecord.objects.filter(subject_ref=subject_ref).order_by("-created_at").first()
 
 
+def has_headshot_probe(*, subject_ref: str) -> bool:
+    return HeadshotProbe.objects.filter(subject_ref=subject_ref).exists()
+
+
 def headshot_probe_image(*, subject_ref: str) -> bytes | None:
     """The decrypted headshot, for staff reviewing candidates only. None if there is none (any more)."""
     probe = HeadshotProbe.objects.select_related("data_key").filter(subject_ref=subject_ref).first()

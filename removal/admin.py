@@ -10,25 +10,27 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 
+from identity import selectors as identity_selectors
 from removal import selectors, services
 from removal.audit import audit_chain_verify
 from removal.forms import (
     AskSubjectForm,
     DenyForm,
     ExtensionForm,
+    IdentityDecisionForm,
     IdentityReceivedForm,
     StaffIntakeForm,
     VerifyForm,
     add_service_errors,
 )
-from removal.models import JURISDICTION_CHOICES, OPEN_STATUSES, AuditEvent, Reminder, RemovalRequest
+from removal.models import JURISDICTION_CHOICES, OPEN_STATUSES, AuditEvent, Reminder, RemovalRequest, Status
 from vault.services import DataKeyShredded
 
 if TYPE_CHECKING:
@@ -73,6 +75,14 @@ _EXTRA_ACTIONS = {
         ),
         initial=_now_to_the_minute,
     ),
+    "decide_identity": StaffAction(
+        label="decide identity",
+        outcome="recording your finding: verified, or denied because identity could not be verified",
+        form=IdentityDecisionForm,
+        run=lambda obj, actor, data: services.removal_request_decide_identity(
+            request=obj, actor=actor, **data
+        ),
+    ),
     "shred_personal_data": StaffAction(
         label="erase personal data",
         outcome="erasing its personal data",
@@ -112,6 +122,8 @@ def _extra_actions_for(obj: RemovalRequest) -> list[tuple[str, str]]:
         names.append("extend")
     if obj.is_open and obj.identity_requested_at and not obj.identity_received_at:
         names.append("record_identity")
+    if obj.status == Status.VERIFYING:
+        names.append("decide_identity")
     if not obj.is_open and not obj.data_key.is_shredded:
         names.append("shred_personal_data")
     return [(name, _EXTRA_ACTIONS[name].label.capitalize()) for name in names]
@@ -233,6 +245,8 @@ class RemovalRequestAdmin(admin.ModelAdmin):
         "status_changed_at",
         "email_confirmed_at",
         "deadlines",
+        "identity_checks",
+        "headshot",
         "extension",
         "assignee",
         "denial_basis",
@@ -284,6 +298,48 @@ class RemovalRequestAdmin(admin.ModelAdmin):
         if obj.extended_at:
             return f"taken {obj.extended_at:%Y-%m-%d}: {obj.get_extension_reason_display()}"
         return "available" if obj.respond_by_extended else "not allowed under these laws"
+
+    @admin.display(description="identity checks")
+    def identity_checks(self, obj: RemovalRequest) -> str:
+        records = identity_selectors.verification_records(subject_ref=services.subject_ref(obj))
+        if not records:
+            return "none yet"
+        return format_html_join(
+            "",
+            "<div>{} · {} · <strong>{}</strong> · face distance {} · name match {} · "
+            "document {} {} · {}</div>",
+            (
+                (
+                    f"{r.created_at:%Y-%m-%d %H:%M}",
+                    r.get_method_display(),
+                    r.outcome,
+                    "-" if r.face_distance is None else f"{r.face_distance:.3f}",
+                    "-" if r.name_match_score is None else f"{r.name_match_score:.2f}",
+                    r.document_type or "-",
+                    r.issuing_state,
+                    ", ".join(reason["code"] for reason in r.reasons) or "no issues",
+                )
+                for r in records
+            ),
+        )
+
+    @admin.display(description="headshot (probe)")
+    def headshot(self, obj: RemovalRequest) -> str:
+        if not identity_selectors.has_headshot_probe(subject_ref=services.subject_ref(obj)):
+            return "none"
+        url = reverse("admin:removal_headshot", args=[obj.pk])
+        return format_html('<img src="{}" alt="Headshot sent by the subject" style="max-width: 240px">', url)
+
+    def headshot_view(self, request: HttpRequest, pk: str) -> HttpResponse:
+        """The decrypted headshot, for staff reviewing this request only; every view is audited."""
+        obj = get_object_or_404(RemovalRequest, pk=pk)
+        image = identity_selectors.headshot_probe_image(subject_ref=services.subject_ref(obj))
+        if image is None:
+            raise Http404("no headshot")
+        services.removal_request_record_headshot_view(request=obj, actor=services.Actor.staff(request.user))
+        response = HttpResponse(image, content_type="image/jpeg")
+        response["Cache-Control"] = "no-store, private"
+        return response
 
     @admin.action(description="Assign the selected requests to me")
     def assign_to_me(self, request: HttpRequest, queryset: QuerySet[RemovalRequest]) -> None:
@@ -337,6 +393,9 @@ class RemovalRequestAdmin(admin.ModelAdmin):
         return [
             path(
                 "<uuid:pk>/move/<str:move>/", self.admin_site.admin_view(self.move_view), name="removal_move"
+            ),
+            path(
+                "<uuid:pk>/headshot/", self.admin_site.admin_view(self.headshot_view), name="removal_headshot"
             ),
             *super().get_urls(),
         ]

@@ -14,7 +14,7 @@ from removal.models import (
     Right,
     SubjectAsk,
 )
-from removal.services import NAME_MAX_LENGTH
+from removal.services import NAME_MAX_LENGTH, StaffIdentityFinding
 
 
 def add_service_errors(form: forms.Form, errors: dict[str, list[str]]) -> None:
@@ -183,3 +183,14 @@ class IdentityUploadForm(AccessibleErrorsMixin, forms.Form):
         if not document_required:
             # Data minimisation: where the policy needs no document, the form does not even ask.
             del self.fields["document"]
+
+
+class IdentityDecisionForm(forms.Form):
+    finding = forms.ChoiceField(
+        label=_("What your review found"),
+        choices=StaffIdentityFinding.choices,
+        help_text=_(
+            "Decide from the derived facts and the headshot alone. A finding that does not verify denies the "
+            "request (identity could not be verified) and tells the subject how to complain."
+        ),
+    )

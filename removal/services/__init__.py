@@ -42,6 +42,7 @@ from removal.services.verification import (
     attempts_left,
     evidence_required,
     removal_request_decide_identity,
+    removal_request_record_headshot_view,
     removal_request_submit_identity,
     subject_ref,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "removal_request_deny",
     "removal_request_extend",
     "removal_request_finish_discovery",
+    "removal_request_record_headshot_view",
     "removal_request_record_identity_received",
     "removal_request_shred_personal_data",
     "removal_request_start_discovery",

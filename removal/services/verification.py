@@ -173,9 +173,7 @@ _FINDINGS_THAT_VERIFY = frozenset(
 )
 
 
-def removal_request_decide_identity(
-    *, request: RemovalRequest, actor: Actor, staff_user: User, finding: str
-) -> RemovalRequest:
+def removal_request_decide_identity(*, request: RemovalRequest, actor: Actor, finding: str) -> RemovalRequest:
     """Privacy staff decide a case the checks left open, from the derived facts and the headshot alone.
 
     A finding that verifies moves the request to `verified`; one that does not denies it on the basis
@@ -194,7 +192,7 @@ def removal_request_decide_identity(
             outcome=VerificationRecord.Outcome.VERIFIED if verified else VerificationRecord.Outcome.FAILED,
             evidence_required=evidence_required(request).as_dict(),
             reasons=(Reason(finding, str(StaffIdentityFinding(finding).label)),),
-            decided_by=staff_user,
+            decided_by=User.objects.filter(pk=actor.id).first() if actor.kind == "staff" else None,
         )
         audit_request_event(
             request.id,
@@ -207,3 +205,9 @@ def removal_request_decide_identity(
                 request=request, actor=actor, method=VerificationRecord.Method.STAFF_REVIEW
             )
         return removal_request_deny(request=request, actor=actor, basis=DenialBasis.IDENTITY_NOT_VERIFIED)
+
+
+def removal_request_record_headshot_view(*, request: RemovalRequest, actor: Actor) -> None:
+    """Who looked at the subject's face, and when: staff access to the probe is on the record."""
+    with transaction.atomic():
+        audit_request_event(request.id, "headshot_viewed", actor=actor)

@@ -8,6 +8,7 @@ import pytest
 from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -142,7 +143,6 @@ def test_a_failed_attempt_asks_for_a_retake_and_staff_decide_after_the_last(
     services.removal_request_decide_identity(
         request=request,
         actor=services.Actor.staff(reviewer),
-        staff_user=reviewer,
         finding="face_does_not_match",
     )
     request.refresh_from_db()
@@ -194,3 +194,33 @@ def test_an_opt_out_needs_no_verification(client: Any, make_request: Any) -> Non
         services.removal_request_submit_identity(
             request=result.request, headshot=b"x", document=None, actor=services.SUBJECT
         )
+
+
+def test_staff_see_the_derived_facts_and_the_headshot_and_decide_an_inconclusive_case(
+    client: Any,
+    staff_client: Any,
+    subject: services.IntakeResult,
+    photos: dict[str, bytes],
+    reviewer: Any,
+    face_models: Any,
+) -> None:
+    _upload(client, subject.status_token, headshot=photos["obama.jpg"])
+    request = RemovalRequest.objects.get(id=subject.request.id)
+    # Pretend the checks left it open, as an inconclusive face comparison would.
+    RemovalRequest.objects.filter(id=request.id).update(status=Status.VERIFYING)
+    change = reverse("admin:removal_removalrequest_change", args=[request.id])
+    html = staff_client.get(change).content.decode()
+    assert "Headshot and confirmed e-mail" in html and "no issues" in html
+    headshot_url = reverse("admin:removal_headshot", args=[request.id])
+    assert headshot_url in html
+    image = staff_client.get(headshot_url)
+    assert image["Content-Type"] == "image/jpeg" and "no-store" in image["Cache-Control"]
+    assert AuditEvent.objects.filter(action="request.headshot_viewed", actor=f"staff:{reviewer.pk}").exists()
+    assert Client().get(headshot_url).status_code == 302  # the public never sees it
+
+    decide = reverse("admin:removal_move", args=[request.id, "decide_identity"])
+    assert decide in html
+    staff_client.post(decide, {"finding": "face_matches_on_review"})
+    request.refresh_from_db()
+    assert request.status == Status.VERIFIED
+    assert VerificationRecord.objects.latest("created_at").decided_by == reviewer
