@@ -9,6 +9,7 @@ from django.utils.translation import get_language
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -339,4 +340,76 @@ class StaffIdentityReceivedView(APIView):
             lambda obj, actor, data: services.removal_request_record_identity_received(
                 request=obj, actor=actor, **data
             ),
+        )
+
+
+class IdentityUploadSerializer(serializers.Serializer):
+    headshot = serializers.FileField(help_text="JPEG, PNG or WebP photo of the subject's face.")
+    document = serializers.FileField(
+        required=False, help_text="Photo of an identity document, where the deployment's policy asks for one."
+    )
+
+
+class VerificationOutcomeSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=["verified", "inconclusive", "failed"])
+    reasons = serializers.ListField(child=serializers.DictField(child=serializers.CharField()))
+    attempts_left = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Status.choices)
+
+
+class SubjectIdentityView(APIView):
+    """The subject sends a headshot (and an ID photo where required). Checked in memory: the ID photo is
+    never stored. Uploads are capped (413) and rate-limited (429); see `removal.urls`."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        parameters=[_TOKEN_PARAM],
+        request={"multipart/form-data": IdentityUploadSerializer},
+        responses={
+            200: VerificationOutcomeSerializer,
+            400: OpenApiTypes.OBJECT,
+            404: OpenApiTypes.OBJECT,
+            409: OpenApiTypes.OBJECT,
+            413: OpenApiTypes.OBJECT,
+            429: OpenApiTypes.OBJECT,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        if getattr(request, "limited", False):
+            return Response(
+                {"detail": "Too many attempts. Try again later."}, status=status.HTTP_429_TOO_MANY_REQUESTS
+            )
+        removal_request = _request_for_token(request)
+        if removal_request is None:
+            return Response({"detail": "Unknown or outdated status token."}, status=status.HTTP_404_NOT_FOUND)
+        serializer = IdentityUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        document = serializer.validated_data.get("document")
+        try:
+            record = services.removal_request_submit_identity(
+                request=removal_request,
+                headshot=serializer.validated_data["headshot"].read(),
+                document=document.read() if document else None,
+                actor=services.SUBJECT,
+            )
+        except services.InvalidRequest as exc:
+            return _invalid(exc)
+        except services.IllegalTransition:
+            return Response(
+                {"detail": "This request is not waiting for proof of identity."},
+                status=status.HTTP_409_CONFLICT,
+            )
+        removal_request.refresh_from_db()
+        return Response(
+            VerificationOutcomeSerializer(
+                {
+                    "outcome": record.outcome,
+                    "reasons": record.reasons,
+                    "attempts_left": services.attempts_left(removal_request),
+                    "status": removal_request.status,
+                }
+            ).data
         )

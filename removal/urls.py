@@ -15,6 +15,11 @@ urlpatterns = [
     path("api/v1/requests/", api.IntakeView.as_view(), name="api_intake"),
     path("api/v1/status/", api.SubjectStatusView.as_view(), name="api_status"),
     path("api/v1/status/withdraw/", api.SubjectWithdrawView.as_view(), name="api_withdraw"),
+    path(
+        "api/v1/status/identity/",
+        views.identity_upload_guard(api.SubjectIdentityView.as_view()),
+        name="api_identity",
+    ),
     path("api/v1/staff/requests/", api.StaffRequestList.as_view(), name="api_staff_requests"),
     path("api/v1/staff/requests/<uuid:pk>/", api.StaffRequestDetail.as_view(), name="api_staff_request"),
     path(

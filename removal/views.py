@@ -140,7 +140,25 @@ def status_page(request: HttpRequest) -> HttpResponse:
 
 def _per_request_key(group: str, request: HttpRequest) -> str:
     # The status link's secret names the request; its hash keys the limit (the body is not read yet).
-    return selectors.hash_status_token(request.GET.get("t", ""))
+    token = request.GET.get("t", "") or request.headers.get("X-Status-Token", "")
+    return selectors.hash_status_token(token)
+
+
+def identity_upload_guard(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """What every identity upload endpoint gets: rate limits, then a memory-only body capped in size.
+
+    The limits come first and key on the address and the status token, so an abusive client is
+    refused before its body is read at all.
+    """
+    guarded = memory_only_uploads(
+        max_file_bytes=settings.IDENTITY_UPLOAD_MAX_BYTES,
+        max_total_bytes=2 * settings.IDENTITY_UPLOAD_MAX_BYTES + 65536,
+        max_files=2,
+    )(view)
+    guarded = ratelimit(
+        key=_per_request_key, rate=_rate("IDENTITY_UPLOAD_RATE_PER_REQUEST"), method="POST", block=False
+    )(guarded)
+    return ratelimit(key="ip", rate=_rate("IDENTITY_UPLOAD_RATE_PER_IP"), method="POST", block=False)(guarded)
 
 
 def _rate(setting: str) -> Callable[[str, HttpRequest], str]:
@@ -148,13 +166,7 @@ def _rate(setting: str) -> Callable[[str, HttpRequest], str]:
 
 
 @never_cache
-@ratelimit(key="ip", rate=_rate("IDENTITY_UPLOAD_RATE_PER_IP"), method="POST", block=False)
-@ratelimit(key=_per_request_key, rate=_rate("IDENTITY_UPLOAD_RATE_PER_REQUEST"), method="POST", block=False)
-@memory_only_uploads(
-    max_file_bytes=settings.IDENTITY_UPLOAD_MAX_BYTES,
-    max_total_bytes=2 * settings.IDENTITY_UPLOAD_MAX_BYTES + 65536,
-    max_files=2,
-)
+@identity_upload_guard
 @require_http_methods(["GET", "POST"])
 def verify_identity(request: HttpRequest) -> HttpResponse:
     """The subject sends a headshot (and an ID photo where the policy asks): checked in memory."""

@@ -224,3 +224,24 @@ def test_staff_see_the_derived_facts_and_the_headshot_and_decide_an_inconclusive
     request.refresh_from_db()
     assert request.status == Status.VERIFIED
     assert VerificationRecord.objects.latest("created_at").decided_by == reviewer
+
+
+def test_the_api_takes_the_same_photos_with_the_same_limits(
+    subject: services.IntakeResult, photos: dict[str, bytes], settings: Any, face_models: Any
+) -> None:
+    api = Client()
+    url = reverse("removal:api_identity")
+    token = {"HTTP_X_STATUS_TOKEN": subject.status_token}
+    assert api.post(url, {}, HTTP_X_STATUS_TOKEN="wrong").status_code == 404
+    bad = api.post(url, {"headshot": SimpleUploadedFile("h.jpg", b"plain text", "image/jpeg")}, **token)
+    assert bad.status_code == 400 and "headshot" in bad.json()
+    _nothing_stored(subject.request)
+    big = b"\xff\xd8\xff" + b"\x00" * (settings.IDENTITY_UPLOAD_MAX_BYTES + 1)
+    too_big = api.post(url, {"headshot": SimpleUploadedFile("h.jpg", big, "image/jpeg")}, **token)
+    assert too_big.status_code == 413
+    ok = api.post(url, {"headshot": SimpleUploadedFile("h.jpg", photos["obama.jpg"], "image/jpeg")}, **token)
+    assert ok.json() == {"outcome": "verified", "reasons": [], "attempts_left": 2, "status": "verified"}
+    again = api.post(
+        url, {"headshot": SimpleUploadedFile("h.jpg", photos["obama.jpg"], "image/jpeg")}, **token
+    )
+    assert again.status_code == 409
