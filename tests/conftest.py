@@ -18,6 +18,13 @@ from django.db import connection
 from removal import services
 from removal.models import Channel, RemovalRequest
 
+pytest_plugins = [
+    # Face photos, synthetic identity documents and the dlib models (tests/identity, the removal flow).
+    "tests.support.identity_fixtures",
+    # Tests that start real Celery workers: SMTP inbox, broker key prefix, worker processes.
+    "tests.support.workers",
+]
+
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 

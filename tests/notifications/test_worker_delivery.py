@@ -2,42 +2,37 @@
 
 The test process publishes to Redis (its Celery is switched out of eager mode); a separate `celery
 worker` process, configured like production from the environment, reads the test database, decrypts
-the outbox row and talks SMTP to an aiosmtpd server running inside the test process.
+the outbox row and talks SMTP to an aiosmtpd server running inside the test process. The SMTP server,
+the broker's keys and the worker process come from tests/support/workers.py.
 """
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
-import os
-import socket
-import subprocess
 import sys
-import time
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import timedelta
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
-import redis
-from aiosmtpd.controller import Controller
 from celery.signals import before_task_publish
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
-from config.celery import app as celery_app
 from notifications.models import DeliveryAttempt, Message
 from notifications.services import outbox_sweep
 from removal import services
 from removal.models import Channel, RemovalRequest
-from tests.conftest import REQUIRE_SERVICES, SUBJECT_EMAIL, SUBJECT_NAME
+from tests.conftest import SUBJECT_EMAIL, SUBJECT_NAME
+from tests.support.workers import (
+    CeleryWorker,
+    CeleryWorkers,
+    SmtpServers,
+    free_port,
+    published_to_the_broker,
+    worker_arguments,
+)
 
 pytestmark = [
     pytest.mark.postgres,
@@ -46,198 +41,32 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-WORKER_READY_TIMEOUT = 30.0
 DELIVERY_TIMEOUT = 30.0
 DELIVER_TASK = "notifications.tasks.deliver_message"
 # What must never reach the broker, the worker's log or the delivery log.
 PII_NEEDLES = [SUBJECT_EMAIL, SUBJECT_NAME, "quintero"]
 
 
-# --- An SMTP server in the test process ------------------------------------------------------------
-
-
-class _Inbox:
-    """aiosmtpd handler that keeps every message it accepts."""
-
-    def __init__(self) -> None:
-        self.envelopes: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-    def messages(self) -> list[EmailMessage]:
-        return [
-            email.message_from_bytes(envelope.content, policy=email.policy.default)
-            for envelope in list(self.envelopes)
-        ]
-
-
-def _free_port() -> int:
-    """A port nothing listens on right now (the OS picks it; it stays free for the test's few seconds)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class SmtpServers:
-    """Start SMTP servers on demand (the outage test starts one late) and stop them all afterwards."""
-
-    controllers: list[Controller] = field(default_factory=list)
-
-    def start(self, port: int) -> _Inbox:
-        inbox = _Inbox()
-        controller = Controller(inbox, hostname="127.0.0.1", port=port, server_hostname="localhost")
-        controller.start()
-        self.controllers.append(controller)
-        return inbox
-
-    def stop(self) -> None:
-        for controller in self.controllers:
-            controller.stop()
+# --- The worker process and what this process publishes -----------------------------------------
 
 
 @pytest.fixture
-def smtp_servers() -> Iterator[SmtpServers]:
-    servers = SmtpServers()
-    yield servers
-    servers.stop()
-
-
-# --- Broker keys and the worker process ----------------------------------------------------------
-
-
-def _key_prefix() -> str:
-    prefix = str(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", ""))
-    if not prefix:
-        # Without a prefix the broker's keys cannot be told apart from anybody else's in that database.
-        reason = "set CELERY_KEY_PREFIX (e.g. removal-ci:) so the test's broker keys can be cleaned up"
-        if REQUIRE_SERVICES:
-            pytest.fail(f"REQUIRE_SERVICES=1 but {reason}")
-        pytest.skip(reason)
-    return prefix
-
-
-@pytest.fixture
-def broker_keys() -> Iterator[redis.Redis]:
-    """The test's Redis database; afterwards, delete the keys under our prefix that the test created."""
-    prefix = _key_prefix()
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    before = set(client.scan_iter(match=f"{prefix}*", count=500))
-    yield client
-    created = set(client.scan_iter(match=f"{prefix}*", count=500)) - before
-    if created:
-        client.delete(*created)
-    client.close()
-
-
-def _test_database_url() -> str:
-    """The database this test run created (e.g. test_test), as a URL the worker's settings read."""
-    db = connection.settings_dict
-    user = quote(db["USER"] or "", safe="")
-    password = f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else ""
-    host = quote(db["HOST"] or "localhost", safe="")
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    return f"postgres://{user}{password}@{host}{port}/{quote(db['NAME'], safe='')}"
-
-
-@dataclass
-class Worker:
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-
-
-def _wait_for(condition: Callable[[], bool], *, timeout: float, what: str, worker: Worker) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        if worker.process.poll() is not None:
-            pytest.fail(
-                f"the worker exited ({worker.process.returncode}) while waiting for {what}:\n{worker.log()}"
-            )
-        time.sleep(0.05)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; worker log:\n{worker.log()}")
-
-
-@pytest.fixture
-def start_worker(broker_keys: redis.Redis, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+def start_worker(celery_workers: CeleryWorkers) -> Callable[..., CeleryWorker]:
     """Start `celery worker` against the test database and Redis, sending mail to the given port."""
-    workers: list[Worker] = []
 
-    def start(*, smtp_port: int, retry_base_seconds: int = 1) -> Worker:
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            # config.settings_test put the test keys in os.environ: the worker must open the same vault.
-            "DJANGO_SECRET_KEY": os.environ["DJANGO_SECRET_KEY"],
-            "VAULT_MASTER_KEYS": os.environ["VAULT_MASTER_KEYS"],
-            "VAULT_BLIND_INDEX_KEY": os.environ["VAULT_BLIND_INDEX_KEY"],
-            "DATABASE_URL": _test_database_url(),
-            "REDIS_URL": settings.REDIS_URL,
-            "CELERY_KEY_PREFIX": _key_prefix(),
-            "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}",
-            "EMAIL_TIMEOUT": "5",
-            "PUBLIC_BASE_URL": settings.PUBLIC_BASE_URL,
-            "OUTBOX_RETRY_BASE_SECONDS": str(retry_base_seconds),
-            "LOG_LEVEL": "INFO",
-            "PYTHONUNBUFFERED": "1",
-        }
-        log_path = tmp_path / f"celery-worker-{len(workers) + 1}.log"
-        with log_path.open("wb") as log_file:
-            process = subprocess.Popen(
-                [
-                    str(Path(sys.executable).parent / "celery"),
-                    "-A",
-                    "config",
-                    "worker",
-                    "--pool",
-                    "solo",
-                    "--concurrency",
-                    "1",
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--without-heartbeat",
-                    "-Q",
-                    "celery",
-                    "--loglevel",
-                    "INFO",
-                    "--hostname",
-                    f"removal-test-{uuid.uuid4().hex[:8]}@%h",
-                ],
-                cwd=settings.BASE_DIR,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
-        worker = Worker(process=process, log_path=log_path)
-        workers.append(worker)
-        _wait_for(
-            lambda: " ready." in worker.log(), timeout=WORKER_READY_TIMEOUT, what="the worker", worker=worker
+    def start(*, smtp_port: int, retry_base_seconds: int = 1) -> CeleryWorker:
+        return celery_workers.start(
+            [str(Path(sys.executable).parent / "celery"), *worker_arguments(hostname="removal-test")],
+            name="the worker",
+            smtp_port=smtp_port,
+            env={"OUTBOX_RETRY_BASE_SECONDS": str(retry_base_seconds)},
         )
-        return worker
 
-    yield start
-    for worker in workers:
-        worker.stop()
+    return start
 
 
 @pytest.fixture
-def published() -> Iterator[list[dict[str, Any]]]:
+def published(broker_key_prefix: str) -> Iterator[list[dict[str, Any]]]:
     """Publish this test's tasks to Redis (not eagerly) and record what each task message carried."""
     messages: list[dict[str, Any]] = []
 
@@ -245,11 +74,11 @@ def published() -> Iterator[list[dict[str, Any]]]:
         messages.append({"task": sender, "body": body, "headers": dict(headers or {})})
 
     before_task_publish.connect(record, weak=False)
-    was_eager = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = False
-    yield messages
-    celery_app.conf.task_always_eager = was_eager
-    before_task_publish.disconnect(record)
+    try:
+        with published_to_the_broker():
+            yield messages
+    finally:
+        before_task_publish.disconnect(record)
 
 
 # --- Helpers ---------------------------------------------------------------------------------------
@@ -302,20 +131,19 @@ def _subjects(reference: str) -> list[str]:
 
 
 def test_worker_delivers_acknowledgement_and_confirmation_over_smtp(
-    smtp_servers: SmtpServers, start_worker: Callable[..., Worker], published: list[dict[str, Any]]
+    smtp_servers: SmtpServers, start_worker: Callable[..., CeleryWorker], published: list[dict[str, Any]]
 ) -> None:
-    port = _free_port()
+    port = free_port()
     inbox = smtp_servers.start(port)
     worker = start_worker(smtp_port=port)
 
     request, message_ids = _submit_request()
 
-    _wait_for(lambda: len(inbox.envelopes) >= 2, timeout=DELIVERY_TIMEOUT, what="two e-mails", worker=worker)
-    _wait_for(
+    worker.wait_for(lambda: len(inbox.envelopes) >= 2, timeout=DELIVERY_TIMEOUT, what="two e-mails")
+    worker.wait_for(
         lambda: Message.objects.filter(id__in=message_ids, status=Message.Status.SENT).count() == 2,
         timeout=DELIVERY_TIMEOUT,
         what="both messages recorded as sent",
-        worker=worker,
     )
     assert len(inbox.envelopes) == 2
     assert all(envelope.rcpt_tos == [SUBJECT_EMAIL] for envelope in inbox.envelopes)
@@ -343,9 +171,9 @@ def test_worker_delivers_acknowledgement_and_confirmation_over_smtp(
 
 
 def test_smtp_outage_is_retried_and_the_sweeper_delivers_once_smtp_is_back(
-    smtp_servers: SmtpServers, start_worker: Callable[..., Worker], published: list[dict[str, Any]]
+    smtp_servers: SmtpServers, start_worker: Callable[..., CeleryWorker], published: list[dict[str, Any]]
 ) -> None:
-    port = _free_port()  # nothing listens here until the outage ends
+    port = free_port()  # nothing listens here until the outage ends
     # The worker schedules its own retry 15-30 s out, so within this test only the sweeper can deliver.
     worker = start_worker(smtp_port=port, retry_base_seconds=30)
 
@@ -355,9 +183,7 @@ def test_smtp_outage_is_retried_and_the_sweeper_delivers_once_smtp_is_back(
         messages = Message.objects.filter(id__in=message_ids)
         return all(m.status == Message.Status.PENDING and m.attempts == 1 for m in messages)
 
-    _wait_for(
-        failed_once_and_pending_again, timeout=DELIVERY_TIMEOUT, what="a failed attempt each", worker=worker
-    )
+    worker.wait_for(failed_once_and_pending_again, timeout=DELIVERY_TIMEOUT, what="a failed attempt each")
     for message in Message.objects.filter(id__in=message_ids):
         [attempt] = DeliveryAttempt.objects.filter(message=message)
         assert attempt.outcome == DeliveryAttempt.Outcome.FAILED
@@ -378,11 +204,10 @@ def test_smtp_outage_is_retried_and_the_sweeper_delivers_once_smtp_is_back(
     assert due == 2
     assert outbox_sweep() == 2
 
-    _wait_for(
+    worker.wait_for(
         lambda: Message.objects.filter(id__in=message_ids, status=Message.Status.SENT).count() == 2,
         timeout=DELIVERY_TIMEOUT,
         what="delivery after the outage",
-        worker=worker,
     )
     assert len(inbox.envelopes) == 2, "each message delivered exactly once"
     assert sorted(str(m["Subject"]) for m in inbox.messages()) == _subjects(request.reference)

@@ -4,8 +4,9 @@ The request is the spec's worked example: an EU erasure received 2026-01-15 09:0
 Mon 16 Feb 2026 in Brussels. For each reminder point a `celery worker -B` process starts with its clock
 travelled to a few minutes after that point (tests/support/frozen_celery.py, time_machine with tick),
 beat sweeps reminders every second, the worker renders each reminder and delivers it to an aiosmtpd
-server in this process, and the worker is stopped. Redis is the broker (keys under CELERY_KEY_PREFIX,
-removed afterwards); the database is this run's PostgreSQL test database, which the workers share.
+server in this process, and the worker is stopped. Redis is the broker (keys under this test's own
+CELERY_KEY_PREFIX, removed afterwards); the database is this run's PostgreSQL test database, which the
+workers share. The SMTP server, the broker's keys and the worker process come from tests/support/workers.py.
 
 "Twice at once" is made certain rather than hoped for: while this process holds the reminder's row lock,
 two workers' sweeps both read it as due and both wait on their claim; releasing the lock makes them race.
@@ -13,38 +14,32 @@ two workers' sweeps both read it as due and both wait on their claim; releasing 
 
 from __future__ import annotations
 
-import email
-import email.policy
-import os
 import re
-import signal
-import socket
-import subprocess
 import sys
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import pytest
-import redis
 import time_machine
-from aiosmtpd.controller import Controller
-from django.conf import settings
 from django.db import connection, transaction
 
-from config.celery import app as celery_app
 from notifications.models import Message
 from removal import reminders, services
 from removal.models import Channel, DeadlineKind, Reminder, RemovalRequest, Status
 from removal.tasks import sweep_reminders
-from tests.conftest import REQUIRE_SERVICES, SUBJECT_EMAIL, SUBJECT_NAME
+from tests.conftest import SUBJECT_EMAIL, SUBJECT_NAME
+from tests.support.workers import (
+    CeleryWorker,
+    CeleryWorkers,
+    Inbox,
+    SmtpServers,
+    free_port,
+    published_to_the_broker,
+    worker_arguments,
+)
 
 pytestmark = [
     pytest.mark.postgres,
@@ -58,7 +53,6 @@ RECEIVED = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 RESPOND = DeadlineKind.RESPOND.value
 DECISION = DeadlineKind.EXTENSION_DECISION.value
 REMINDER_TEMPLATE = "removal/emails/staff_reminder"
-WAIT_SECONDS = 30.0
 _SWEEP_DONE = re.compile(r"Task removal\.tasks\.sweep_reminders\[[0-9a-f-]+\] succeeded in ")
 _OUTBOX_SWEEP_DONE = re.compile(r"Task notifications\.tasks\.sweep_outbox\[[0-9a-f-]+\] succeeded in ")
 _BEAT_SENT_SWEEP = "Scheduler: Sending due task sweep-reminders"
@@ -69,92 +63,16 @@ def just_after(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, 0, 5, tzinfo=BRUSSELS)
 
 
-# --- An SMTP server in the test process ------------------------------------------------------------
-
-
-class Inbox:
-    """aiosmtpd handler keeping what it accepts; `to(address)` lists the subjects sent to an address."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.envelopes: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-    def to(self, address: str) -> list[str]:
-        return [
-            str(email.message_from_bytes(envelope.content, policy=email.policy.default)["Subject"])
-            for envelope in list(self.envelopes)
-            if envelope.rcpt_tos == [address]
-        ]
-
-    def team(self) -> list[str]:
-        return self.to(settings.PRIVACY_TEAM_EMAIL)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
-def inbox() -> Iterator[Inbox]:
-    box = Inbox(_free_port())
-    controller = Controller(box, hostname="127.0.0.1", port=box.port, server_hostname="localhost")
-    controller.start()
-    yield box
-    controller.stop()
+def inbox(smtp_servers: SmtpServers) -> Inbox:
+    return smtp_servers.start(free_port())
 
 
-# --- Broker keys and the frozen worker processes ---------------------------------------------------
+# --- The frozen worker processes -------------------------------------------------------------------
 
 
-def _key_prefix() -> str:
-    prefix = str(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", ""))
-    if not prefix:
-        reason = "set CELERY_KEY_PREFIX (e.g. removal-ci:) so the test's broker keys can be cleaned up"
-        if REQUIRE_SERVICES:
-            pytest.fail(f"REQUIRE_SERVICES=1 but {reason}")
-        pytest.skip(reason)
-    return prefix
-
-
-@pytest.fixture
-def broker_keys() -> Iterator[None]:
-    """Afterwards, delete the keys under our prefix that the test created (never FLUSHALL/FLUSHDB)."""
-    prefix = _key_prefix()
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    before = set(client.scan_iter(match=f"{prefix}*", count=500))
-    yield
-    created = set(client.scan_iter(match=f"{prefix}*", count=500)) - before
-    if created:
-        client.delete(*created)
-    client.close()
-
-
-def _test_database_url() -> str:
-    """This run's test database (e.g. test_test) as a URL the worker's settings read."""
-    db = connection.settings_dict
-    user = quote(db["USER"] or "", safe="")
-    password = f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else ""
-    host = quote(db["HOST"] or "localhost", safe="")
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    return f"postgres://{user}{password}@{host}{port}/{quote(db['NAME'], safe='')}"
-
-
-@dataclass
-class FrozenWorker:
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    at: datetime
-    name: str
-    stopped: bool = False
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+class FrozenWorker(CeleryWorker):
+    """A worker (with or without beat) on a travelled clock; counts what its log says it did."""
 
     def sweeps_done(self) -> int:
         return len(_SWEEP_DONE.findall(self.log()))
@@ -165,123 +83,38 @@ class FrozenWorker:
     def beat_sent_sweeps(self) -> int:
         return self.log().count(_BEAT_SENT_SWEEP)
 
-    def wait_for(self, condition: Callable[[], bool], *, what: str, timeout: float = WAIT_SECONDS) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if condition():
-                return
-            if self.process.poll() is not None:
-                pytest.fail(
-                    f"{self.name} exited ({self.process.returncode}) waiting for {what}:\n{self.log()}"
-                )
-            time.sleep(0.05)
-        pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; {self.name}'s log:\n{self.log()}")
-
-    def stop(self) -> None:
-        """Warm shutdown by pid; then end whatever is left of its process group (the embedded beat)."""
-        if self.stopped:
-            return
-        self.stopped = True
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        # The worker leads its own session (start_new_session), so its group id is its pid. Normally the
-        # group is empty by now (beat ends with the worker); a worker killed above may orphan its beat.
-        with suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-
 
 StartWorker = Callable[..., FrozenWorker]
 
 
 @pytest.fixture
-def start_worker(broker_keys: None, inbox: Inbox, tmp_path: Path) -> Iterator[StartWorker]:
+def start_worker(inbox: Inbox, celery_workers: CeleryWorkers, tmp_path: Path) -> StartWorker:
     """Start `celery worker` (with beat unless told otherwise) on a clock travelled to `at`."""
-    workers: list[FrozenWorker] = []
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        # config.settings_test put the test keys in os.environ: the worker must open the same vault.
-        "DJANGO_SECRET_KEY": os.environ["DJANGO_SECRET_KEY"],
-        "VAULT_MASTER_KEYS": os.environ["VAULT_MASTER_KEYS"],
-        "VAULT_BLIND_INDEX_KEY": os.environ["VAULT_BLIND_INDEX_KEY"],
-        "DATABASE_URL": _test_database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "CELERY_KEY_PREFIX": _key_prefix(),
-        "EMAIL_URL": f"smtp://127.0.0.1:{inbox.port}",
-        "EMAIL_TIMEOUT": "5",
-        "PUBLIC_BASE_URL": settings.PUBLIC_BASE_URL,
-        "PRIVACY_TEAM_EMAIL": settings.PRIVACY_TEAM_EMAIL,
-        "DEFAULT_FROM_EMAIL": settings.DEFAULT_FROM_EMAIL,
-        "REMINDER_SWEEP_SECONDS": "1",
-        "OUTBOX_SWEEP_SECONDS": "1",
-        "OUTBOX_RETRY_BASE_SECONDS": "1",
-        "VAR_DIR": str(tmp_path / "var"),
-        "LOG_LEVEL": "INFO",
-        "PYTHONUNBUFFERED": "1",
-    }
 
     def start(*, at: datetime, beat: bool = True) -> FrozenWorker:
-        number = len(workers) + 1
+        number = celery_workers.next_number
         name = f"worker {number} ({'with' if beat else 'without'} beat, clock at {at.isoformat()})"
         # Only one beat may run; each gets a fresh schedule file so no entry carries a last run over.
         beat_args = ["-B", "-s", str(tmp_path / f"beat-schedule-{number}")] if beat else []
-        log_path = tmp_path / f"celery-worker-{number}.log"
-        with log_path.open("wb") as log_file:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tests.support.frozen_celery",
-                    at.astimezone(UTC).isoformat(),
-                    "-A",
-                    "config",
-                    "worker",
-                    *beat_args,
-                    "--pool",
-                    "solo",
-                    "--concurrency",
-                    "1",
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--without-heartbeat",
-                    "-Q",
-                    "celery",
-                    "--loglevel",
-                    "INFO",
-                    "--hostname",
-                    f"reminders-test-{uuid.uuid4().hex[:8]}@%h",
-                ],
-                cwd=settings.BASE_DIR,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        worker = FrozenWorker(process=process, log_path=log_path, at=at, name=name)
-        workers.append(worker)
-        worker.wait_for(lambda: " ready." in worker.log(), what="the worker to be ready")
-        return worker
+        return celery_workers.start(
+            [
+                sys.executable,
+                "-m",
+                "tests.support.frozen_celery",
+                at.astimezone(UTC).isoformat(),
+                *worker_arguments(hostname="reminders-test", extra=beat_args),
+            ],
+            name=name,
+            smtp_port=inbox.port,
+            env={
+                "REMINDER_SWEEP_SECONDS": "1",
+                "OUTBOX_SWEEP_SECONDS": "1",
+                "OUTBOX_RETRY_BASE_SECONDS": "1",
+            },
+            kind=FrozenWorker,
+        )
 
-    yield start
-    for worker in workers:
-        worker.stop()
-
-
-@contextmanager
-def published_to_the_broker() -> Iterator[None]:
-    """This process's Celery is eager under the test settings: publish to Redis for real instead."""
-    was_eager = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = False
-    try:
-        yield
-    finally:
-        celery_app.conf.task_always_eager = was_eager
+    return start
 
 
 # --- Helpers ---------------------------------------------------------------------------------------
