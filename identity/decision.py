@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from django.utils.translation import gettext_noop
+
 from identity.faces import classify_distance
 from identity.mrz import MRZResult
 
@@ -18,6 +20,9 @@ Outcome = Literal["verified", "inconclusive", "failed"]
 
 @dataclass(frozen=True)
 class Reason:
+    """`message` is English (records keep it so) and marked with `gettext_noop`: it is translated
+    where it is shown, in the reader's language."""
+
     code: str
     message: str
 
@@ -72,30 +77,39 @@ def decide(
         doubtful.append(
             Reason(
                 "document_unreadable",
-                "We couldn't read the machine-readable lines of your document. Show the whole document "
-                "in the frame, flat, in good light and without glare, and try again.",
+                gettext_noop(
+                    "We couldn't read the machine-readable lines of your document. Show the whole document "
+                    "in the frame, flat, in good light and without glare, and try again."
+                ),
             )
         )
     elif not document.check_digits_valid:
         failed.append(
             Reason(
                 "check_digits_invalid",
-                "The check digits in the machine-readable lines of your document don't add up, so it "
-                "can't be verified. Take a sharp photo of the whole document; if this happens again, "
-                "use another document.",
+                gettext_noop(
+                    "The check digits in the machine-readable lines of your document don't add up, so it "
+                    "can't be verified. Take a sharp photo of the whole document; if this happens again, "
+                    "use another document."
+                ),
             )
         )
     elif document.expired:
         failed.append(
-            Reason("document_expired", "Your document has expired. Use a document that is valid today.")
+            Reason(
+                "document_expired",
+                gettext_noop("Your document has expired. Use a document that is valid today."),
+            )
         )
 
     if face_distance is None:
         doubtful.append(
             Reason(
                 "face_not_compared",
-                "We couldn't compare your photo with the portrait on your document. Take both photos in "
-                "good light, with the whole document in the frame.",
+                gettext_noop(
+                    "We couldn't compare your photo with the portrait on your document. Take both photos in "
+                    "good light, with the whole document in the frame."
+                ),
             )
         )
     else:
@@ -106,35 +120,43 @@ def decide(
             failed.append(
                 Reason(
                     "face_mismatch",
-                    "The face in your photo doesn't match the portrait on your document.",
+                    gettext_noop("The face in your photo doesn't match the portrait on your document."),
                 )
             )
         elif outcome == "inconclusive":
             doubtful.append(
                 Reason(
                     "face_uncertain",
-                    "We couldn't tell for sure that your photo matches the portrait on your document; a "
-                    "member of our privacy team will check. A sharper photo in better light helps.",
+                    gettext_noop(
+                        "We couldn't tell for sure that your photo matches the portrait on your document; a "
+                        "member of our privacy team will check. A sharper photo in better light helps."
+                    ),
                 )
             )
 
     if name_score is None:
         if document is not None:
-            doubtful.append(Reason("name_not_compared", "We couldn't compare your name with your document."))
+            doubtful.append(
+                Reason("name_not_compared", gettext_noop("We couldn't compare your name with your document."))
+            )
     elif name_score < policy.name_mismatch_below:
         failed.append(
             Reason(
                 "name_mismatch",
-                "The name you entered doesn't match the name on your document. Enter your name as it "
-                "is written on the document.",
+                gettext_noop(
+                    "The name you entered doesn't match the name on your document. Enter your name as it "
+                    "is written on the document."
+                ),
             )
         )
     elif name_score < policy.name_match_min:
         doubtful.append(
             Reason(
                 "name_uncertain",
-                "The name you entered only partly matches the name on your document; a member of our "
-                "privacy team will check. Entering it as written on the document helps.",
+                gettext_noop(
+                    "The name you entered only partly matches the name on your document; a member of our "
+                    "privacy team will check. Entering it as written on the document helps."
+                ),
             )
         )
 

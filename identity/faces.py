@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
+from django.utils.translation import gettext_noop
 
 from identity.errors import VerificationInputError
 from identity.images import DecodedImage, fit_within
@@ -49,7 +50,10 @@ Outcome = Literal["match", "inconclusive", "no_match"]
 
 
 class FaceRejected(VerificationInputError):
-    """The photo has no usable face. Codes: `no_face`, `several_faces`, `face_too_small`."""
+    """The photo has no usable face. Codes: `no_face`, `several_faces`, `face_too_small`.
+
+    Messages are English literals marked with `gettext_noop`, translated where they are shown.
+    """
 
 
 class FaceModelsMissing(RuntimeError):
@@ -197,19 +201,23 @@ def headshot_embedding(
     if len(usable) > 1:
         raise FaceRejected(
             "several_faces",
-            "We see more than one face. Take the photo with only your face in the frame.",
+            gettext_noop("We see more than one face. Take the photo with only your face in the frame."),
         )
     if not usable:
         if faces:
             raise FaceRejected(
                 "face_too_small",
-                "Your face is too small in the photo. Hold the camera closer so your face fills most "
-                "of the frame.",
+                gettext_noop(
+                    "Your face is too small in the photo. Hold the camera closer so your face fills most "
+                    "of the frame."
+                ),
             )
         raise FaceRejected(
             "no_face",
-            "We couldn't find a face. Face the camera, in good light, without sunglasses or anything "
-            "covering your face.",
+            gettext_noop(
+                "We couldn't find a face. Face the camera, in good light, without sunglasses or anything "
+                "covering your face."
+            ),
         )
     return embed_face(small, usable[0])
 
@@ -229,8 +237,10 @@ def document_portrait_embedding(image: DecodedImage, *, max_side: int = DOCUMENT
             return embed_face(working, largest)
     raise FaceRejected(
         "no_face",
-        "We couldn't find the portrait on your document. Show the whole document in the frame, flat, "
-        "in good light and without glare on the photo.",
+        gettext_noop(
+            "We couldn't find the portrait on your document. Show the whole document in the frame, flat, "
+            "in good light and without glare on the photo."
+        ),
     )
 
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 import numpy as np
+from django.utils.formats import number_format
+from django.utils.translation import gettext, gettext_noop
 from PIL import Image, ImageOps
 
 from identity.errors import VerificationInputError
@@ -36,18 +38,22 @@ JPEG_MAGIC: Final = b"\xff\xd8\xff"
 PNG_MAGIC: Final = b"\x89PNG\r\n\x1a\n"
 
 # Formats people plausibly send by mistake, so the message can name them instead of "not an image".
+# The names are marked for translation and translated when the message is built.
 _KNOWN_OTHER_FORMATS: Final[tuple[tuple[bytes, int, str], ...]] = (
-    (b"GIF87a", 0, "a GIF"),
-    (b"GIF89a", 0, "a GIF"),
-    (b"%PDF-", 0, "a PDF"),
-    (b"II*\x00", 0, "a TIFF"),
-    (b"MM\x00*", 0, "a TIFF"),
-    (b"BM", 0, "a BMP"),
-    (b"\x00\x00\x00\x0cjP  ", 0, "a JPEG 2000"),
-    (b"ftypheic", 4, "a HEIC (iPhone) photo"),
-    (b"ftypheix", 4, "a HEIC (iPhone) photo"),
-    (b"ftypmif1", 4, "a HEIF photo"),
-    (b"ftypavif", 4, "an AVIF image"),
+    (b"GIF87a", 0, gettext_noop("a GIF")),
+    (b"GIF89a", 0, gettext_noop("a GIF")),
+    (b"%PDF-", 0, gettext_noop("a PDF")),
+    (b"II*\x00", 0, gettext_noop("a TIFF")),
+    (b"MM\x00*", 0, gettext_noop("a TIFF")),
+    (b"BM", 0, gettext_noop("a BMP")),
+    (b"\x00\x00\x00\x0cjP  ", 0, gettext_noop("a JPEG 2000")),
+    (b"ftypheic", 4, gettext_noop("a HEIC (iPhone) photo")),
+    (b"ftypheix", 4, gettext_noop("a HEIC (iPhone) photo")),
+    (b"ftypmif1", 4, gettext_noop("a HEIF photo")),
+    (b"ftypavif", 4, gettext_noop("an AVIF image")),
+)
+_HEIC_HINT: Final = gettext_noop(
+    "On an iPhone, set Settings > Camera > Formats to 'Most Compatible', or take a screenshot."
 )
 
 
@@ -56,6 +62,11 @@ class ImageRejected(VerificationInputError):
 
     Codes: `empty`, `too_large`, `not_an_image`, `unsupported_format`, `corrupt`, `too_many_pixels`,
     `too_small`.
+
+    Translation: a fixed message is an English literal marked with `gettext_noop` and translated
+    where it is shown (`gettext(exc.message)`). A message with numbers or names in it can't be looked
+    up once formatted, so it is translated (`gettext`) and then formatted when it is raised: these
+    errors are raised while a request is handled, with the subject's language active.
     """
 
 
@@ -98,22 +109,22 @@ def sniff_format(data: bytes, *, allow_webp: bool = True) -> ImageFormat:
         if allow_webp:
             return "WEBP"
         raise ImageRejected(
-            "unsupported_format", "WebP images aren't accepted here. Send the photo as a JPEG or PNG."
+            "unsupported_format",
+            gettext_noop("WebP images aren't accepted here. Send the photo as a JPEG or PNG."),
         )
     for magic, offset, what in _KNOWN_OTHER_FORMATS:
         if head[offset : offset + len(magic)] == magic:
-            hint = (
-                " On an iPhone, set Settings > Camera > Formats to 'Most Compatible', or take a screenshot."
-                if "HEI" in what
-                else ""
-            )
-            raise ImageRejected(
-                "unsupported_format",
-                f"This file is {what}, not a JPEG or PNG photo. Send the photo as a JPEG or PNG.{hint}",
-            )
+            message = gettext(
+                "This file is %(what)s, not a JPEG or PNG photo. Send the photo as a JPEG or PNG."
+            ) % {"what": gettext(what)}
+            if "HEI" in what:
+                message = f"{message} {gettext(_HEIC_HINT)}"
+            raise ImageRejected("unsupported_format", message)
     raise ImageRejected(
         "not_an_image",
-        "This file is not a photo (whatever its name says). Take a photo, or choose a JPEG or PNG file.",
+        gettext_noop(
+            "This file is not a photo (whatever its name says). Take a photo, or choose a JPEG or PNG file."
+        ),
     )
 
 
@@ -135,12 +146,15 @@ def decode_image(
         raise TypeError("decode_image takes the uploaded bytes")
     size = len(data)
     if size == 0:
-        raise ImageRejected("empty", "The file is empty. Choose the photo again.")
+        raise ImageRejected("empty", gettext_noop("The file is empty. Choose the photo again."))
     if size > max_bytes:
         raise ImageRejected(
             "too_large",
-            f"The photo is {_mb(size)}; the limit is {_mb(max_bytes)}. Send a smaller photo "
-            "(choose a smaller size when sharing it, or take a screenshot of it).",
+            gettext(
+                "The photo is %(size)s; the limit is %(limit)s. Send a smaller photo "
+                "(choose a smaller size when sharing it, or take a screenshot of it)."
+            )
+            % {"size": _mb(size), "limit": _mb(max_bytes)},
         )
     image_format = sniff_format(data, allow_webp=allow_webp)
     ceiling = max_pixels if Image.MAX_IMAGE_PIXELS is None else min(max_pixels, Image.MAX_IMAGE_PIXELS)
@@ -163,8 +177,10 @@ def decode_image(
             # the same thing to the person: this file is damaged.
             raise ImageRejected(
                 "corrupt",
-                "This photo file is damaged or incomplete and can't be opened. Take the photo again "
-                "or send the original file (not a partly downloaded copy).",
+                gettext_noop(
+                    "This photo file is damaged or incomplete and can't be opened. Take the photo again "
+                    "or send the original file (not a partly downloaded copy)."
+                ),
             ) from exc
     pixels.flags.writeable = False
     height, width = pixels.shape[:2]
@@ -208,15 +224,21 @@ def _check_dimensions(width: int, height: int, *, ceiling: int, min_side: int) -
     if min(width, height) < min_side:
         raise ImageRejected(
             "too_small",
-            f"The photo is only {width}x{height} pixels. Send the full-size photo, not a thumbnail.",
+            gettext(
+                "The photo is only %(width)sx%(height)s pixels. Send the full-size photo, not a thumbnail."
+            )
+            % {"width": width, "height": height},
         )
 
 
 def _too_many_pixels(ceiling: int) -> ImageRejected:
     return ImageRejected(
         "too_many_pixels",
-        f"The photo has more than {ceiling / 1_000_000:.0f} megapixels. Send it at a smaller size "
-        "(for example by taking a screenshot of it).",
+        gettext(
+            "The photo has more than %(megapixels)s megapixels. Send it at a smaller size "
+            "(for example by taking a screenshot of it)."
+        )
+        % {"megapixels": number_format(round(ceiling / 1_000_000), 0)},
     )
 
 
@@ -238,4 +260,6 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 
 
 def _mb(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MB"
+    """The size in MB, one decimal, in the active language ("15.0 MB", "15,0 Mo")."""
+    # Rounded first: number_format cuts the extra decimals off instead of rounding them.
+    return gettext("%(megabytes)s MB") % {"megabytes": number_format(round(size / (1024 * 1024), 1), 1)}

@@ -33,6 +33,7 @@ from statistics import median
 from typing import Final, Literal
 
 import numpy as np
+from django.utils.translation import gettext_noop
 from PIL import Image, ImageFilter, ImageOps
 
 from identity.errors import VerificationInputError
@@ -160,8 +161,10 @@ def read_mrz(image: DecodedImage, *, today: date, timeout: float = DEFAULT_TIMEO
         return best[1]
     raise MRZNotFound(
         "mrz_not_found",
-        "We couldn't read the machine-readable lines (the rows of letters and <<< at the bottom of "
-        "your document). Show the whole document in the frame, flat, in good light and without glare.",
+        gettext_noop(
+            "We couldn't read the machine-readable lines (the rows of letters and <<< at the bottom of "
+            "your document). Show the whole document in the frame, flat, in good light and without glare."
+        ),
     )
 
 
@@ -320,7 +323,9 @@ def _ocr_lines(image: Image.Image, *, executable: str, timeout: float, psm: int 
     except subprocess.TimeoutExpired as exc:
         raise MRZNotFound(
             "mrz_timeout",
-            "Reading the document took too long. Take the photo again, closer and with the document flat.",
+            gettext_noop(
+                "Reading the document took too long. Take the photo again, closer and with the document flat."
+            ),
         ) from exc
     if completed.returncode != 0:
         # stderr is tesseract's own diagnostics (never document text); keep it short.

@@ -28,6 +28,8 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.files.uploadedfile import InMemoryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopFutureHandlers
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.formats import number_format
+from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from identity.images import DEFAULT_MAX_BYTES
@@ -45,7 +47,11 @@ RejectResponder = Callable[[HttpRequest, "UploadTooLarge"], HttpResponse]
 
 
 class UploadTooLarge(RequestDataTooBig):
-    """An upload broke a cap. `code` is one of `file_too_large`, `upload_too_large`, `too_many_files`."""
+    """An upload broke a cap. `code` is one of `file_too_large`, `upload_too_large`, `too_many_files`.
+
+    Every message names a limit, so it is translated (`gettext`) and then formatted when it is raised:
+    the handler runs while the view parses the body, with the subject's language already active.
+    """
 
     status_code = 413
 
@@ -100,7 +106,8 @@ class MemoryOnlyUploadHandler(FileUploadHandler):
         if self._files_seen > self.max_files:
             raise UploadTooLarge(
                 "too_many_files",
-                f"Too many files: send at most {self.max_files} photos in one go.",
+                gettext("Too many files: send at most %(max_files)s photos in one go.")
+                % {"max_files": self.max_files},
             )
         self._buffer = io.BytesIO()
         raise StopFutureHandlers()
@@ -111,8 +118,11 @@ class MemoryOnlyUploadHandler(FileUploadHandler):
             self._drop()
             raise UploadTooLarge(
                 "file_too_large",
-                f"A photo is larger than {_mb(self.max_file_bytes)}, the limit. Send a smaller photo "
-                "(choose a smaller size when sharing it, or take a screenshot of it).",
+                gettext(
+                    "A photo is larger than %(limit)s, the limit. Send a smaller photo "
+                    "(choose a smaller size when sharing it, or take a screenshot of it)."
+                )
+                % {"limit": _mb(self.max_file_bytes)},
             )
         self._total += len(raw_data)
         if self._total > self.max_total_bytes:
@@ -146,8 +156,11 @@ class MemoryOnlyUploadHandler(FileUploadHandler):
     def _total_error(self) -> UploadTooLarge:
         return UploadTooLarge(
             "upload_too_large",
-            f"The photos add up to more than {_mb(self.max_total_bytes)}, the limit. "
-            "Send smaller photos (choose a smaller size when sharing them).",
+            gettext(
+                "The photos add up to more than %(limit)s, the limit. "
+                "Send smaller photos (choose a smaller size when sharing them)."
+            )
+            % {"limit": _mb(self.max_total_bytes)},
         )
 
 
@@ -217,4 +230,10 @@ def memory_only_uploads(
 
 
 def _mb(size: int) -> str:
-    return f"{size / (1024 * 1024):g} MB" if size % (1024 * 1024) == 0 else f"{size / (1024 * 1024):.1f} MB"
+    """Whole megabytes without decimals, others with one, in the active language ("1 MB", "1,5 Mo")."""
+    whole = size % (1024 * 1024) == 0
+    # Rounded first: number_format cuts the extra decimals off instead of rounding them.
+    megabytes = number_format(
+        size // (1024 * 1024) if whole else round(size / (1024 * 1024), 1), None if whole else 1
+    )
+    return gettext("%(megabytes)s MB") % {"megabytes": megabytes}

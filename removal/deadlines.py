@@ -445,7 +445,7 @@ def compute_deadlines(
         acknowledge_by_set_by=acknowledge[1].code if acknowledge else None,
         respond_by_set_by=respond_single.code,
         respond_by_extended_set_by=extended[1].code if extended else None,
-        awaiting_identity=tuple(s.code for s in singles if s.awaiting_identity),
+        awaiting_identity=tuple(sorted(s.code for s in singles if s.awaiting_identity)),
     )
 
 

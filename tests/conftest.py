@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.utils import translation
 
 from removal import services
 from removal.models import Channel, RemovalRequest
@@ -58,6 +60,13 @@ def _service_markers(request: pytest.FixtureRequest) -> None:
         _unavailable(reason)
     if request.node.get_closest_marker("browser") and not os.path.exists(CHROMIUM):
         _unavailable("needs Debian's chromium package (scripts/install_system_packages.sh installs it)")
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    # A test that switches the language must not leave it switched for the tests after it.
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture

@@ -110,7 +110,7 @@ def removal_request_submit_identity(
             result = pipeline.verify_headshot(headshot=headshot, policy=policy)
             method = VerificationRecord.Method.HEADSHOT_AND_EMAIL
     except VerificationInputError as exc:
-        raise InvalidRequest({exc.upload or "headshot": [exc.message]}) from None
+        raise InvalidRequest({exc.upload or "headshot": [_(exc.message)]}) from None
     finally:
         # The uploads are not needed past this point; drop our references to the ID photo at once.
         del headshot, document

@@ -732,3 +732,19 @@ def test_policy_from_mapping_accepts_iso_holidays_and_refuses_unknown_keys() -> 
 def test_policy_refuses_values_that_would_silently_shift_deadlines(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="deadline policy"):
         Policy(**kwargs)  # type: ignore[arg-type]
+
+
+def test_jurisdictions_awaiting_identity_are_listed_in_a_stable_order() -> None:
+    # Found by the property test above: the list followed the caller's order.
+    received = datetime(2026, 1, 15, 9, tzinfo=UTC)
+    results = [
+        compute_deadlines(
+            jurisdictions=codes,
+            right="erasure",
+            received_at=received,
+            identity_requested_at=received,
+            identity_doubt_recorded=True,
+        ).awaiting_identity
+        for codes in (["EU", "GB"], ["GB", "EU"])
+    ]
+    assert results == [("EU", "GB"), ("EU", "GB")]

@@ -231,17 +231,36 @@ def test_the_api_takes_the_same_photos_with_the_same_limits(
 ) -> None:
     api = Client()
     url = reverse("removal:api_identity")
-    token = {"HTTP_X_STATUS_TOKEN": subject.status_token}
-    assert api.post(url, {}, HTTP_X_STATUS_TOKEN="wrong").status_code == 404
-    bad = api.post(url, {"headshot": SimpleUploadedFile("h.jpg", b"plain text", "image/jpeg")}, **token)
+    token = {"X-Status-Token": subject.status_token}
+    assert api.post(url, {}, headers={"X-Status-Token": "wrong"}).status_code == 404
+    bad = api.post(url, {"headshot": SimpleUploadedFile("h.jpg", b"plain text", "image/jpeg")}, headers=token)
     assert bad.status_code == 400 and "headshot" in bad.json()
     _nothing_stored(subject.request)
     big = b"\xff\xd8\xff" + b"\x00" * (settings.IDENTITY_UPLOAD_MAX_BYTES + 1)
-    too_big = api.post(url, {"headshot": SimpleUploadedFile("h.jpg", big, "image/jpeg")}, **token)
+    too_big = api.post(url, {"headshot": SimpleUploadedFile("h.jpg", big, "image/jpeg")}, headers=token)
     assert too_big.status_code == 413
-    ok = api.post(url, {"headshot": SimpleUploadedFile("h.jpg", photos["obama.jpg"], "image/jpeg")}, **token)
+    ok = api.post(
+        url, {"headshot": SimpleUploadedFile("h.jpg", photos["obama.jpg"], "image/jpeg")}, headers=token
+    )
     assert ok.json() == {"outcome": "verified", "reasons": [], "attempts_left": 2, "status": "verified"}
     again = api.post(
-        url, {"headshot": SimpleUploadedFile("h.jpg", photos["obama.jpg"], "image/jpeg")}, **token
+        url, {"headshot": SimpleUploadedFile("h.jpg", photos["obama.jpg"], "image/jpeg")}, headers=token
     )
     assert again.status_code == 409
+
+
+def test_a_bad_upload_is_explained_in_the_subjects_language(subject: services.IntakeResult) -> None:
+    from django.utils import translation
+
+    french = Client(HTTP_ACCEPT_LANGUAGE="fr")
+    try:
+        response = _upload(french, subject.status_token, headshot=b"plain text")
+    finally:
+        # The request activated French for this thread: later tests expect the default language.
+        translation.deactivate()
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert '<html lang="fr">' in page
+    assert "Ce fichier n&#x27;est pas une photo (quel que soit son nom)." in page
+    assert "This file is not a photo" not in page
+    _nothing_stored(subject.request)
