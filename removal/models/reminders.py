@@ -26,7 +26,10 @@ class Reminder(models.Model):
         # The deadline was met (request closed, acknowledgement delivered) or moved before this was due.
         CANCELLED = "cancelled", "Cancelled"
 
-    request = models.ForeignKey("removal.RemovalRequest", on_delete=models.CASCADE, related_name="reminders")
+    # No index of its own: the unique constraint below starts with this column and serves its lookups.
+    request = models.ForeignKey(
+        "removal.RemovalRequest", on_delete=models.CASCADE, related_name="reminders", db_index=False
+    )
     deadline = models.CharField(max_length=24, choices=DeadlineKind.choices)
     # Days before the due day (14, 7, 3, 1); negative once overdue (-1 is the first day late, -2 …).
     days_before = models.SmallIntegerField()
