@@ -51,9 +51,17 @@ NEXT_STEPS = {
 _SUBJECT_STATUS_LABELS = {Status.AWAITING_SUBJECT: gettext_lazy("Waiting for you")}
 
 
+def _rate(setting: str) -> Callable[[str, HttpRequest], str]:
+    return lambda group, request: str(getattr(settings, setting))
+
+
+@ratelimit(key="ip", rate=_rate("INTAKE_FORM_RATE_PER_IP"), method="POST", block=False)
 @require_http_methods(["GET", "POST"])
 def request_form(request: HttpRequest) -> HttpResponse:
     form = RemovalRequestForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and getattr(request, "limited", False):
+        messages.error(request, _("Too many requests from this address. Please try again in an hour."))
+        return render(request, "removal/request_form.html", {"form": RemovalRequestForm()}, status=429)
     if request.method == "POST" and form.is_valid():
         try:
             services.removal_request_create(
@@ -159,10 +167,6 @@ def identity_upload_guard(view: Callable[..., HttpResponse]) -> Callable[..., Ht
         key=_per_request_key, rate=_rate("IDENTITY_UPLOAD_RATE_PER_REQUEST"), method="POST", block=False
     )(guarded)
     return ratelimit(key="ip", rate=_rate("IDENTITY_UPLOAD_RATE_PER_IP"), method="POST", block=False)(guarded)
-
-
-def _rate(setting: str) -> Callable[[str, HttpRequest], str]:
-    return lambda group, request: str(getattr(settings, setting))
 
 
 @never_cache

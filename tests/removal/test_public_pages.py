@@ -149,3 +149,18 @@ def test_a_person_can_switch_the_language_without_javascript(client: Any) -> Non
     response = client.post("/i18n/setlang/", {"language": "de", "next": "/"}, follow=True)
     html = response.content.decode()
     assert '<html lang="de">' in html and "Sprache" in html
+
+
+def test_the_form_is_rate_limited_per_address(client: Any, settings: Any) -> None:
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.INTAKE_FORM_RATE_PER_IP = "2/h"
+    codes = [client.post(reverse("removal:request_form"), {}).status_code for _ in range(3)]
+    assert codes == [400, 400, 429]
+    assert (
+        "Too many requests from this address"
+        in client.post(reverse("removal:request_form"), {}).content.decode()
+    )
+    assert RemovalRequest.objects.count() == 0
+    cache.clear()
