@@ -105,8 +105,27 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# Files this service stores (sealed headshots only) never go under STATIC or a public URL.
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+STORAGE_S3_BUCKET = env.str("STORAGE_S3_BUCKET", default="")
+_default_storage: dict[str, object] = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+if STORAGE_S3_BUCKET:
+    # Credentials come from the usual AWS variables or the instance role (boto3's own lookup).
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": STORAGE_S3_BUCKET,
+            "location": env.str("STORAGE_S3_PREFIX", default="removal-service"),
+            "region_name": env.str("STORAGE_S3_REGION", default="") or None,
+            "endpoint_url": env.str("STORAGE_S3_ENDPOINT_URL", default="") or None,
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+            "object_parameters": {"ServerSideEncryption": "AES256"},
+        },
+    }
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _default_storage,
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if not DEBUG
