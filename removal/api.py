@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
@@ -407,7 +407,10 @@ class SubjectIdentityView(APIView):
             VerificationOutcomeSerializer(
                 {
                     "outcome": record.outcome,
-                    "reasons": record.reasons,
+                    # Stored in English; told in the language the client asked for.
+                    "reasons": [
+                        {"code": r["code"], "message": gettext(r["message"])} for r in record.reasons
+                    ],
                     "attempts_left": services.attempts_left(removal_request),
                     "status": removal_request.status,
                 }
