@@ -161,9 +161,7 @@ class IdentityUploadForm(AccessibleErrorsMixin, forms.Form):
             "Face the camera in good light, with nobody else in the picture. We use it to find your photos, "
             "keep it encrypted and delete it when your request is done."
         ),
-        widget=forms.ClearableFileInput(
-            attrs={"accept": "image/jpeg,image/png,image/webp", "capture": "user"}
-        ),
+        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
         error_messages={"required": _("Add a photo of your face.")},
     )
     document = forms.FileField(
@@ -172,9 +170,7 @@ class IdentityUploadForm(AccessibleErrorsMixin, forms.Form):
             "Passport photo page or identity card, whole and flat, without glare. We read it in memory "
             "to check it and never store it."
         ),
-        widget=forms.ClearableFileInput(
-            attrs={"accept": "image/jpeg,image/png,image/webp", "capture": "environment"}
-        ),
+        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
         error_messages={"required": _("Add a photo of your identity document.")},
     )
 

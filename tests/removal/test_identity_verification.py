@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
@@ -11,11 +12,14 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
+from PIL import Image
 
 from identity.models import HeadshotProbe, VerificationRecord
 from identity.selectors import headshot_probe_embedding, headshot_probe_image
 from removal import services
 from removal.models import AuditEvent, RemovalRequest, Status
+from tests.identity.test_images import GPS_IFD, png_declaring
 
 pytestmark = pytest.mark.django_db
 OBAMA_NAME = "Barack Hussein Obama"
@@ -264,3 +268,139 @@ def test_a_bad_upload_is_explained_in_the_subjects_language(subject: services.In
     assert "Ce fichier n&#x27;est pas une photo (quel que soit son nom)." in page
     assert "This file is not a photo" not in page
     _nothing_stored(subject.request)
+
+
+# --- Headshots the checks refuse, and the metadata a kept headshot loses --------------------------
+
+
+def _jpeg(image: Image.Image, **save: Any) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=90, **save)
+    return buffer.getvalue()
+
+
+def _no_face(photos: dict[str, bytes]) -> bytes:
+    # A soft gradient the size of a phone photo: an image the decoder accepts, with nobody in it.
+    return _jpeg(Image.linear_gradient("L").resize((640, 480)).convert("RGB"))
+
+
+def _two_faces(photos: dict[str, bytes]) -> bytes:
+    # Two people posing together: two fixture portraits scaled to one height, side by side.
+    people = [Image.open(io.BytesIO(photos[name])).convert("RGB") for name in ("obama.jpg", "biden.jpg")]
+    height = min(person.height for person in people)
+    people = [person.resize((round(person.width * height / person.height), height)) for person in people]
+    group = Image.new("RGB", (sum(person.width for person in people), height), "white")
+    left = 0
+    for person in people:
+        group.paste(person, (left, 0))
+        left += person.width
+    return _jpeg(group)
+
+
+def _bomb(photos: dict[str, bytes]) -> bytes:
+    # A few kilobytes whose header claims 50,000 x 50,000 pixels (2.5 gigapixels).
+    bomb = png_declaring(50_000, 50_000)
+    assert len(bomb) < 100_000
+    return bomb
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        pytest.param(
+            _no_face,
+            "We couldn't find a face. Face the camera, in good light, without sunglasses or anything "
+            "covering your face.",
+            id="no-face",
+        ),
+        pytest.param(
+            _two_faces,
+            "We see more than one face. Take the photo with only your face in the frame.",
+            id="two-faces",
+        ),
+        pytest.param(
+            _bomb,
+            "The photo has more than 40 megapixels. Send it at a smaller size (for example by taking a "
+            "screenshot of it).",
+            id="decompression-bomb",
+        ),
+    ],
+)
+def test_a_headshot_the_checks_cannot_use_is_refused_beside_the_field_and_nothing_stored(
+    client: Any,
+    subject: services.IntakeResult,
+    photos: dict[str, bytes],
+    face_models: Any,
+    make: Any,
+    message: str,
+) -> None:
+    response = _upload(client, subject.status_token, headshot=make(photos))
+    assert response.status_code == 400
+    page = response.content.decode()
+    # Shown where the person looks: in the summary, linked to the field, and beside the field itself.
+    assert f'<li><a href="#id_headshot">{escape(message)}</a></li>' in page
+    assert f'<ul class="errorlist" id="id_headshot_error"><li>{escape(message)}</li></ul>' in page
+    _nothing_stored(subject.request)
+    assert services.attempts_left(subject.request) == 3  # a photo to retake costs no attempt
+    assert not AuditEvent.objects.filter(action="request.identity_attempt").exists()
+
+
+def test_gps_and_camera_metadata_never_reach_the_stored_headshot(
+    client: Any, subject: services.IntakeResult, photos: dict[str, bytes], face_models: Any
+) -> None:
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # Make
+    exif[0x0110] = "Model X"  # Model
+    gps = exif.get_ifd(GPS_IFD)
+    gps[1], gps[2], gps[3], gps[4] = "N", (48.0, 51.0, 29.0), "E", (2.0, 17.0, 40.0)
+    with Image.open(io.BytesIO(photos["obama.jpg"])) as original:
+        tagged = _jpeg(original.convert("RGB"), exif=exif.tobytes(), comment=b"taken at home")
+    with Image.open(io.BytesIO(tagged)) as img:
+        assert img.getexif().get_ifd(GPS_IFD), "the upload must carry GPS data to begin with"
+    assert b"Exif" in tagged and b"PhoneMaker" in tagged
+
+    response = _upload(client, subject.status_token, headshot=tagged)
+    assert response.status_code == 302
+    request = RemovalRequest.objects.get(id=subject.request.id)
+    assert request.status == Status.VERIFIED
+
+    stored = headshot_probe_image(subject_ref=services.subject_ref(request))
+    assert stored is not None and stored.startswith(b"\xff\xd8")
+    with Image.open(io.BytesIO(stored)) as img:
+        assert img.format == "JPEG"
+        assert not img.getexif()
+        assert not img.getexif().get_ifd(GPS_IFD)
+        assert not {"exif", "comment", "icc_profile", "xmp"} & set(img.info)
+    # No APP1 (EXIF/XMP) or COM segment at all: 0xFF is byte-stuffed in the scan data, so these
+    # two-byte markers can only be segment headers.
+    assert b"\xff\xe1" not in stored and b"\xff\xfe" not in stored
+    for marker in (b"Exif", b"PhoneMaker", b"Model X", b"taken at home"):
+        assert marker not in stored
+
+
+def test_the_api_tells_the_reasons_in_the_clients_language(
+    subject: services.IntakeResult,
+    photos: dict[str, bytes],
+    make_document: Any,
+    settings: Any,
+    face_models: Any,
+) -> None:
+    settings.IDENTITY_DOCUMENT_REQUIRED_IN = ["*"]
+    files = {
+        "headshot": SimpleUploadedFile("h.jpg", photos["biden.jpg"], "image/jpeg"),
+        "document": SimpleUploadedFile("d.jpg", make_document("TD3", portrait="obama3.jpg"), "image/jpeg"),
+    }
+    answer = (
+        Client()
+        .post(
+            reverse("removal:api_identity"),
+            files,
+            headers={"X-Status-Token": subject.status_token, "Accept-Language": "fr"},
+        )
+        .json()
+    )
+    assert answer["outcome"] == "failed"
+    mismatch = next(r for r in answer["reasons"] if r["code"] == "face_mismatch")
+    assert mismatch["message"].startswith("Le visage sur votre photo ne correspond pas")
+    stored = VerificationRecord.objects.get().reasons
+    assert any("doesn't match" in r["message"] for r in stored)  # kept in English, told in French
