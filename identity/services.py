@@ -7,13 +7,16 @@ consumes it in memory and returns only derived facts.
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import numpy as np
 from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import transaction
 
 from identity.decision import Decision, Reason
 from identity.models import HeadshotProbe, VerificationRecord
@@ -60,7 +63,12 @@ def verification_record_create(
 def headshot_probe_store(
     *, subject_ref: str, data_key: DataKey, jpeg: bytes, embedding: np.ndarray
 ) -> HeadshotProbe:
-    """Seal the (metadata-free) headshot and its embedding; a newer attempt replaces the older one."""
+    """Seal the (metadata-free) headshot and its embedding; a newer attempt replaces the older one.
+
+    Call inside the transaction that records the attempt. Files are not transactional: the new file
+    is removed again if that transaction rolls back (`sealed_files_discarded_on_rollback`), and the
+    replaced one only once it commits.
+    """
     headshot_probe_destroy(subject_ref=subject_ref)
     probe = HeadshotProbe(
         subject_ref=subject_ref, data_key=data_key, storage_name=f"headshots/{uuid.uuid4().hex}"
@@ -74,19 +82,39 @@ def headshot_probe_store(
         row_id=probe.id,
     )
     probe.storage_name = default_storage.save(probe.storage_name, ContentFile(sealed_image))
-    try:
-        probe.save(force_insert=True)
-    except Exception:
-        default_storage.delete(probe.storage_name)
-        raise
+    pending = getattr(_pending, "files", None)
+    if pending is not None:
+        pending.append(probe.storage_name)
+    probe.save(force_insert=True)
     return probe
 
 
 def headshot_probe_destroy(*, subject_ref: str) -> bool:
-    """Delete the probe's file and row (after the purge, or when replaced). Returns False if none."""
+    """Delete the probe (after the purge, or when replaced); its file goes once the deletion commits."""
     probe = HeadshotProbe.objects.filter(subject_ref=subject_ref).first()
     if probe is None:
         return False
-    default_storage.delete(probe.storage_name)
+    name = probe.storage_name
     probe.delete()
+    transaction.on_commit(lambda: default_storage.delete(name))
     return True
+
+
+# Sealed files written inside a `sealed_files_discarded_on_rollback` block, per thread.
+_pending = threading.local()
+
+
+@contextmanager
+def sealed_files_discarded_on_rollback() -> Iterator[None]:
+    """Wrap the transaction that stores probes: if it fails, the files it wrote are deleted too."""
+    written: list[str] = []
+    outer = getattr(_pending, "files", None)
+    _pending.files = written
+    try:
+        yield
+    except BaseException:
+        for name in written:
+            default_storage.delete(name)
+        raise
+    finally:
+        _pending.files = outer

@@ -117,7 +117,7 @@ def removal_request_submit_identity(
 
     ref = subject_ref(request)
     outcome = result.decision.outcome
-    with transaction.atomic():
+    with identity_services.sealed_files_discarded_on_rollback(), transaction.atomic():
         if request.status != Status.VERIFYING:
             request = removal_request_start_verification(request=request, actor=actor)
         record = identity_services.verification_record_create(

@@ -404,3 +404,24 @@ def test_the_api_tells_the_reasons_in_the_clients_language(
     assert mismatch["message"].startswith("Le visage sur votre photo ne correspond pas")
     stored = VerificationRecord.objects.get().reasons
     assert any("doesn't match" in r["message"] for r in stored)  # kept in English, told in French
+
+
+def test_a_failure_after_the_headshot_was_written_leaves_no_file_behind(
+    client: Any, subject: services.IntakeResult, photos: dict[str, bytes], face_models: Any, monkeypatch: Any
+) -> None:
+    from removal.services import verification
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the database went away")
+
+    def stored_files() -> set[str]:
+        return set(default_storage.listdir("headshots")[1]) if default_storage.exists("headshots") else set()
+
+    before = stored_files()
+    monkeypatch.setattr(verification, "audit_request_event", broken)
+    with pytest.raises(RuntimeError):
+        verification.removal_request_submit_identity(
+            request=subject.request, headshot=photos["obama.jpg"], document=None, actor=services.SUBJECT
+        )
+    _nothing_stored(subject.request)
+    assert stored_files() == before
