@@ -26,7 +26,8 @@ run: $(VENV)/.deps .env
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py bootstrap_staff
 	@echo "Form: http://127.0.0.1:$(PORT)/  Staff: http://127.0.0.1:$(PORT)/$${ADMIN_URL_PATH:-staff-admin/}  API docs: http://127.0.0.1:$(PORT)/api/docs/  (Ctrl-C stops all)"
-	PATH="$(abspath $(BIN)):$$PATH" PORT=$(PORT) $(BIN)/honcho -f Procfile.dev start
+	PATH="$(abspath $(BIN)):$$PATH" PORT=$(PORT) PUBLIC_BASE_URL="$${PUBLIC_BASE_URL:-http://127.0.0.1:$(PORT)}" \
+		$(BIN)/honcho -f Procfile.dev start
 
 test: $(VENV)/.dev-deps system-deps
 	$(BIN)/pytest
