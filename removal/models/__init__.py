@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from removal.models.audit import AuditEvent
+from removal.models.face_index import Face, Photo
 from removal.models.reminders import DeadlineKind, Reminder
 from removal.models.requests import (
     CLOSED_STATUSES,
@@ -35,4 +36,6 @@ __all__ = [
     "Right",
     "Status",
     "SubjectAsk",
+    "Face",
+    "Photo",
 ]

@@ -1,6 +1,6 @@
 """The request lifecycle: one service per status move; every other move is refused.
 
-Status moves (one service each; every other move is refused):
+The moves:
 
     received ─────────┬─▶ verifying ──┬─▶ verified ─▶ discovering ─▶ awaiting_review ─▶ purging ─▶ completed
       │  ▲            │      │        │       │ (opt-out only: verification waived, then completed)
