@@ -292,3 +292,8 @@ IDENTITY_UPLOAD_MAX_BYTES = env.int("IDENTITY_UPLOAD_MAX_BYTES", default=10 * 10
 INTAKE_FORM_RATE_PER_IP = env.str("INTAKE_FORM_RATE_PER_IP", default="20/h")
 IDENTITY_UPLOAD_RATE_PER_IP = env.str("IDENTITY_UPLOAD_RATE_PER_IP", default="20/h")
 IDENTITY_UPLOAD_RATE_PER_REQUEST = env.str("IDENTITY_UPLOAD_RATE_PER_REQUEST", default="6/h")
+
+# --- Face index (docs/face-index.md) ---------------------------------------------------------------
+# A dotted path to a removal.search.FaceSearchBackend: exact numpy search by default; faiss or an
+# external vector store once the index outgrows one machine.
+FACE_SEARCH_BACKEND = env.str("FACE_SEARCH_BACKEND", default="removal.search.NumpyExactBackend")
