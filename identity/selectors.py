@@ -8,7 +8,7 @@ from django.core.files.storage import default_storage
 from identity.models import HeadshotProbe, VerificationRecord
 from vault.services import sealer_for
 
-_PROBE_TABLE = HeadshotProbe._meta.db_table
+PROBE_TABLE = HeadshotProbe._meta.db_table
 
 
 def verification_attempts(*, subject_ref: str) -> int:
@@ -39,7 +39,7 @@ def headshot_probe_image(*, subject_ref: str) -> bytes | None:
         return None
     with default_storage.open(probe.storage_name, "rb") as handle:
         sealed = handle.read()
-    return sealer_for(probe.data_key).open_bytes(sealed, table=_PROBE_TABLE, column="image", row_id=probe.id)
+    return sealer_for(probe.data_key).open_bytes(sealed, table=PROBE_TABLE, column="image", row_id=probe.id)
 
 
 def headshot_probe_embedding(*, subject_ref: str) -> np.ndarray | None:
@@ -48,6 +48,6 @@ def headshot_probe_embedding(*, subject_ref: str) -> np.ndarray | None:
     if probe is None:
         return None
     raw = sealer_for(probe.data_key).open_bytes(
-        probe.embedding_enc, table=_PROBE_TABLE, column="embedding_enc", row_id=probe.id
+        probe.embedding_enc, table=PROBE_TABLE, column="embedding_enc", row_id=probe.id
     )
     return np.frombuffer(raw, dtype="<f4").copy()

@@ -20,10 +20,9 @@ from django.db import transaction
 
 from identity.decision import Decision, Reason
 from identity.models import HeadshotProbe, VerificationRecord
+from identity.selectors import PROBE_TABLE
 from vault.models import DataKey
 from vault.services import blind_index, sealer_for
-
-_PROBE_TABLE = HeadshotProbe._meta.db_table
 
 
 def document_number_hash(number: str) -> str:
@@ -74,10 +73,10 @@ def headshot_probe_store(
         subject_ref=subject_ref, data_key=data_key, storage_name=f"headshots/{uuid.uuid4().hex}"
     )
     sealer = sealer_for(data_key)
-    sealed_image = sealer.seal_bytes(jpeg, table=_PROBE_TABLE, column="image", row_id=probe.id)
+    sealed_image = sealer.seal_bytes(jpeg, table=PROBE_TABLE, column="image", row_id=probe.id)
     probe.embedding_enc = sealer.seal_bytes(
         np.asarray(embedding, dtype="<f4").tobytes(),
-        table=_PROBE_TABLE,
+        table=PROBE_TABLE,
         column="embedding_enc",
         row_id=probe.id,
     )

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from notifications.models import Message
 from vault.services import sealer_for
 
-_TABLE = Message._meta.db_table
+MESSAGE_TABLE = Message._meta.db_table
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ def message_content(*, message: Message) -> MessageContent:
     sealer = sealer_for(message.data_key)
 
     def field(column: str) -> str:
-        return sealer.open(getattr(message, column), table=_TABLE, column=column, row_id=message.id)
+        return sealer.open(getattr(message, column), table=MESSAGE_TABLE, column=column, row_id=message.id)
 
     return MessageContent(
         recipient=field("recipient_enc"),

@@ -19,13 +19,12 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from notifications.models import DeliveryAttempt, Message
-from notifications.selectors import message_content
+from notifications.selectors import MESSAGE_TABLE, message_content
 from vault.models import DataKey
 from vault.services import sealer_for
 
 logger = logging.getLogger(__name__)
 
-_TABLE = Message._meta.db_table
 _LEASE = timedelta(minutes=5)
 _MAX_BACKOFF_SECONDS = 3600
 
@@ -65,7 +64,7 @@ def message_create(
         ("body_text_enc", body_text),
         ("body_html_enc", body_html),
     ):
-        setattr(message, column, sealer.seal(value, table=_TABLE, column=column, row_id=message.id))
+        setattr(message, column, sealer.seal(value, table=MESSAGE_TABLE, column=column, row_id=message.id))
     message.save(force_insert=True)
     message_id = str(message.id)
     transaction.on_commit(lambda: _enqueue_delivery(message_id))

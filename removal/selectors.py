@@ -18,7 +18,8 @@ from vault.services import DataKeyShredded, sealer_for
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 
-_TABLE = RemovalRequest._meta.db_table
+# The associated data names this table: every sealed request column is opened and sealed with it.
+REQUEST_TABLE = RemovalRequest._meta.db_table
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,8 @@ def removal_request_pii(*, request: RemovalRequest) -> SubjectPII:
     """Raises vault.services.DataKeyShredded once the request's personal data was erased."""
     sealer = sealer_for(request.data_key)
     return SubjectPII(
-        name=sealer.open(request.name_enc, table=_TABLE, column="name_enc", row_id=request.id),
-        email=sealer.open(request.email_enc, table=_TABLE, column="email_enc", row_id=request.id),
+        name=sealer.open(request.name_enc, table=REQUEST_TABLE, column="name_enc", row_id=request.id),
+        email=sealer.open(request.email_enc, table=REQUEST_TABLE, column="email_enc", row_id=request.id),
     )
 
 

@@ -11,10 +11,7 @@ from removal.audit import JsonValue, audit_event_append
 from removal.models import (
     RemovalRequest,
 )
-from removal.selectors import removal_request_deadlines
-from vault.services import sealer_for
-
-REQUEST_TABLE = RemovalRequest._meta.db_table
+from removal.selectors import removal_request_deadlines, removal_request_pii
 
 
 @dataclass(frozen=True)
@@ -73,14 +70,12 @@ def normalise_email(email: str) -> str:
 
 
 def notify_subject(*, request: RemovalRequest, template: str, context: Mapping[str, object]) -> None:
-    sealer = sealer_for(request.data_key)
-    email = sealer.open(request.email_enc, table=REQUEST_TABLE, column="email_enc", row_id=request.id)
-    name = sealer.open(request.name_enc, table=REQUEST_TABLE, column="name_enc", row_id=request.id)
+    pii = removal_request_pii(request=request)
     message_create(
         template=f"removal/emails/{template}",
-        to=email,
+        to=pii.email,
         context={
-            "name": name,
+            "name": pii.name,
             "reference": request.reference,
             "request": request,
             "deadlines": removal_request_deadlines(request=request),

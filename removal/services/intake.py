@@ -26,9 +26,8 @@ from removal.models import (
     Status,
 )
 from removal.reminders import reminders_plan
-from removal.selectors import hash_status_token
+from removal.selectors import REQUEST_TABLE, hash_status_token
 from removal.services.common import (
-    REQUEST_TABLE,
     SUBJECT,
     Actor,
     InvalidRequest,

@@ -33,8 +33,8 @@ from removal.models import (
     SubjectAsk,
 )
 from removal.reminders import reminders_cancel
+from removal.selectors import REQUEST_TABLE
 from removal.services.common import (
-    REQUEST_TABLE,
     Actor,
     IllegalTransition,
     InvalidRequest,
