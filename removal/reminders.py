@@ -45,6 +45,10 @@ class _Deadline:
     due: datetime
     zone: str
 
+    @property
+    def local_due(self) -> datetime:
+        return self.due.astimezone(ZoneInfo(self.zone))
+
 
 def _open_deadlines(request: RemovalRequest) -> list[_Deadline]:
     """The hard deadlines a request still has to meet, each with the zone of the law that set it."""
@@ -169,13 +173,13 @@ def _send(reminder: Reminder, now: datetime) -> bool:
     if request is None:
         return False  # the request is gone, and its reminders with it
     reminder.request = request
-    deadline = next((d for d in _open_deadlines(request) if d.kind == reminder.deadline), None)
+    deadline = _open_deadline(request, DeadlineKind(reminder.deadline))
     with transaction.atomic():
         if deadline is None or _deadline_met(reminder, now) or _superseded(reminder, now):
             _cancel(reminder)
             return False
         zone = ZoneInfo(deadline.zone)
-        due = deadline.due.astimezone(zone)
+        due = deadline.local_due
         # Counted at sending time, so a reminder delayed by downtime still tells the truth.
         days_late = (now.astimezone(zone).date() - due.date()).days
         assignee_email = request.assignee.email if request.assignee and request.assignee.email else ""
@@ -222,9 +226,8 @@ def _send(reminder: Reminder, now: datetime) -> bool:
     return True
 
 
-def _deadline_for(request: RemovalRequest, kind: DeadlineKind) -> datetime | None:
-    deadline = next((d for d in _open_deadlines(request) if d.kind == kind), None)
-    return deadline.due.astimezone(ZoneInfo(deadline.zone)) if deadline else None
+def _open_deadline(request: RemovalRequest, kind: DeadlineKind) -> _Deadline | None:
+    return next((d for d in _open_deadlines(request) if d.kind == kind), None)
 
 
 def reminder_sweep(*, now: datetime | None = None, limit: int = 1000) -> int:
@@ -279,9 +282,10 @@ def reminder_digest(*, now: datetime | None = None) -> int:
     due_soon: list[DigestRow] = []
     for request in requests:
         kind = DeadlineKind.RESPOND_EXTENDED if request.extended_at else DeadlineKind.RESPOND
-        due = _deadline_for(request, kind)
-        if due is None:
+        deadline = _open_deadline(request, kind)
+        if deadline is None:
             continue
+        due = deadline.local_due
         row = DigestRow(
             reference=request.reference,
             status=request.get_status_display(),
