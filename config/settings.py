@@ -297,3 +297,37 @@ IDENTITY_UPLOAD_RATE_PER_REQUEST = env.str("IDENTITY_UPLOAD_RATE_PER_REQUEST", d
 # A dotted path to a removal.search.FaceSearchBackend: exact numpy search by default; faiss or an
 # external vector store once the index outgrows one machine.
 FACE_SEARCH_BACKEND = env.str("FACE_SEARCH_BACKEND", default="removal.search.NumpyExactBackend")
+
+# --- Discovery and purge (docs/purge.md) -----------------------------------------------------------
+# A face within this L2 distance of the subject's headshot is a candidate for staff review (the
+# verification model's metric: 0.6 is its usual "same person" line; lower finds fewer look-alikes).
+DISCOVERY_MAX_DISTANCE = env.float("DISCOVERY_MAX_DISTANCE", default=0.55)
+# Look-alike guard: flag a candidate whose nearest LOOKALIKE_MIN_FACES non-matching faces are, on
+# average, closer to it than RATIO times its distance to the headshot.
+DISCOVERY_LOOKALIKE_RATIO = env.float("DISCOVERY_LOOKALIKE_RATIO", default=0.5)
+DISCOVERY_LOOKALIKE_MIN_FACES = env.int("DISCOVERY_LOOKALIKE_MIN_FACES", default=2)
+DISCOVERY_MAX_CANDIDATES = env.int("DISCOVERY_MAX_CANDIDATES", default=20_000)
+DISCOVERY_LEASE_SECONDS = env.int("DISCOVERY_LEASE_SECONDS", default=900)
+# Built-in purge targets (removal.targets); PURGE_EXTRA_TARGETS adds an operator's own dotted paths.
+PURGE_TARGETS = [
+    "removal.targets.face_index.PhotoFiles",
+    "removal.targets.face_index.ThumbnailFiles",
+    "removal.targets.face_index.FaceRecords",
+    "removal.targets.subject.Headshot",
+    "removal.targets.subject.PersonalData",
+]
+PURGE_EXTRA_TARGETS = env.list("PURGE_EXTRA_TARGETS", default=[])
+PURGE_MAX_ATTEMPTS = env.int("PURGE_MAX_ATTEMPTS", default=8)
+PURGE_RETRY_BASE_SECONDS = env.int("PURGE_RETRY_BASE_SECONDS", default=30)
+# A running job's lease; renewed after every batch. A worker that dies holds its job this long.
+PURGE_LEASE_SECONDS = env.int("PURGE_LEASE_SECONDS", default=600)
+# A task hands the rest of its job to a fresh task after this long: well under CELERY_TASK_TIME_LIMIT.
+PURGE_TASK_BUDGET_SECONDS = env.int("PURGE_TASK_BUDGET_SECONDS", default=120)
+PURGE_SWEEP_SECONDS = env.int("PURGE_SWEEP_SECONDS", default=60)
+# How long after completion the request's name, address and messages are kept (complaints, proof
+# of what was sent), before its data key is destroyed. The request record and audit trail remain.
+REQUEST_PERSONAL_DATA_RETENTION_DAYS = env.int("REQUEST_PERSONAL_DATA_RETENTION_DAYS", default=30)
+CELERY_BEAT_SCHEDULE["sweep-purge"] = {
+    "task": "removal.tasks.sweep_purge",
+    "schedule": PURGE_SWEEP_SECONDS,
+}

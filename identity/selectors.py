@@ -51,3 +51,17 @@ def headshot_probe_embedding(*, subject_ref: str) -> np.ndarray | None:
         probe.embedding_enc, table=PROBE_TABLE, column="embedding_enc", row_id=probe.id
     )
     return np.frombuffer(raw, dtype="<f4").copy()
+
+
+def headshot_probe_storage_name(*, subject_ref: str) -> str | None:
+    """Where the sealed headshot lies (a random name): what the purge plans to delete."""
+    return (
+        HeadshotProbe.objects.filter(subject_ref=subject_ref).values_list("storage_name", flat=True).first()
+    )
+
+
+def headshot_probe_exists(*, subject_ref: str, storage_name: str) -> bool:
+    """Whether anything of the probe is left: its row, or its file."""
+    return HeadshotProbe.objects.filter(subject_ref=subject_ref).exists() or default_storage.exists(
+        storage_name
+    )

@@ -117,3 +117,10 @@ def sealed_files_discarded_on_rollback() -> Iterator[None]:
         raise
     finally:
         _pending.files = outer
+
+
+def headshot_probe_purge(*, subject_ref: str, storage_name: str) -> None:
+    """Delete the probe's file now and its row: for the purge, which checks afterwards that both are
+    gone. Idempotent: either may be gone already (a retry after a crash)."""
+    default_storage.delete(storage_name)
+    HeadshotProbe.objects.filter(subject_ref=subject_ref).delete()

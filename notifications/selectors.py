@@ -34,3 +34,10 @@ def message_content(*, message: Message) -> MessageContent:
 def message_was_sent(*, about: str, template: str) -> bool:
     """Whether a message of this template about this object has been delivered (e.g. an acknowledgement)."""
     return Message.objects.filter(about=about, template=template, status=Message.Status.SENT).exists()
+
+
+def messages_unsent(*, about: str) -> bool:
+    """Whether a message about this object is still waiting or being sent (not sent, not failed)."""
+    return Message.objects.filter(
+        about=about, status__in=(Message.Status.PENDING, Message.Status.SENDING)
+    ).exists()

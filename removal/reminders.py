@@ -23,6 +23,7 @@ from notifications.selectors import message_was_sent
 from notifications.services import message_create
 from removal.deadlines import JURISDICTIONS
 from removal.models import OPEN_STATUSES, DeadlineKind, Reminder, RemovalRequest
+from removal.services.common import subject_ref
 from vault.services import data_key_create
 
 logger = logging.getLogger(__name__)
@@ -132,7 +133,7 @@ def _deadline_met(reminder: Reminder, now: datetime) -> bool:
     if request.status not in OPEN_STATUSES:
         return True
     if reminder.deadline == DeadlineKind.ACKNOWLEDGE:
-        return message_was_sent(about=f"removal.request:{request.id}", template=ACKNOWLEDGEMENT_TEMPLATE)
+        return message_was_sent(about=subject_ref(request), template=ACKNOWLEDGEMENT_TEMPLATE)
     if reminder.deadline == DeadlineKind.EXTENSION_DECISION:
         # Moot once taken, and once the original deadline passed: the extension can no longer be taken.
         return request.extended_at is not None or (
@@ -144,7 +145,7 @@ def _deadline_met(reminder: Reminder, now: datetime) -> bool:
     return False
 
 
-def _admin_url(request: RemovalRequest) -> str:
+def request_admin_url(request: RemovalRequest) -> str:
     return f"{settings.PUBLIC_BASE_URL}{reverse('admin:removal_removalrequest_change', args=[request.id])}"
 
 
@@ -195,12 +196,12 @@ def _send(reminder: Reminder, now: datetime) -> bool:
                 "days_late": days_late,
                 "due": due,
                 "status": request.get_status_display(),
-                "admin_url": _admin_url(request),
+                "admin_url": request_admin_url(request),
                 "extension_available": bool(request.respond_by_extended and not request.extended_at),
             },
             data_key=request.data_key,
             language=settings.LANGUAGE_CODE,
-            about=f"removal.request:{request.id}",
+            about=subject_ref(request),
         )
         Reminder.objects.filter(id=reminder.id, status=Reminder.Status.SENDING).update(
             status=Reminder.Status.SENT,
@@ -292,7 +293,7 @@ def reminder_digest(*, now: datetime | None = None) -> int:
             due=due,
             extended=request.extended_at is not None,
             assignee=request.assignee.get_username() if request.assignee else "",
-            admin_url=_admin_url(request),
+            admin_url=request_admin_url(request),
         )
         (overdue if due < now else due_soon).append(row)
     if not overdue and not due_soon:

@@ -1,9 +1,11 @@
-"""Removal's tables: requests (`requests.py`), the audit chain (`audit.py`), reminders (`reminders.py`)."""
+"""Removal's tables: requests (`requests.py`), the audit chain (`audit.py`), reminders (`reminders.py`),
+the face index (`face_index.py`), discovery candidates and purge jobs (`purge.py`)."""
 
 from __future__ import annotations
 
 from removal.models.audit import AuditEvent
 from removal.models.face_index import Face, Photo
+from removal.models.purge import Candidate, PurgeJob
 from removal.models.reminders import DeadlineKind, Reminder
 from removal.models.requests import (
     CLOSED_STATUSES,
@@ -25,6 +27,7 @@ __all__ = [
     "JURISDICTION_CHOICES",
     "OPEN_STATUSES",
     "AuditEvent",
+    "Candidate",
     "Channel",
     "DeadlineKind",
     "DenialBasis",
@@ -32,6 +35,7 @@ __all__ = [
     "Face",
     "IdentityDoubt",
     "Photo",
+    "PurgeJob",
     "Reminder",
     "RemovalRequest",
     "RequestJurisdiction",

@@ -65,6 +65,11 @@ def audit_request_event(
     )
 
 
+def subject_ref(request: RemovalRequest) -> str:
+    """The opaque name other apps know the request's subject by: identity records, outbox messages."""
+    return f"removal.request:{request.id}"
+
+
 def normalise_email(email: str) -> str:
     return email.strip().lower()
 
@@ -83,5 +88,5 @@ def notify_subject(*, request: RemovalRequest, template: str, context: Mapping[s
         },
         data_key=request.data_key,
         language=request.language,
-        about=f"removal.request:{request.id}",
+        about=subject_ref(request),
     )

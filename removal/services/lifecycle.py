@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from removal.audit import JsonValue
 from removal.deadlines import JURISDICTIONS
 from removal.models import (
     CLOSED_STATUSES,
@@ -52,6 +53,8 @@ class Move:
     sources: frozenset[Status]
     target: Status
     only_right: Right | None = None
+    # Moves the service makes itself (discovery, the purge's completion): never a staff button.
+    by_system: bool = False
 
     @property
     def label(self) -> str:
@@ -66,10 +69,10 @@ MOVES: dict[str, Move] = {
         Move("verify", frozenset({Status.VERIFYING}), Status.VERIFIED),
         # CCPA §7026 forbids verifying an opt-out of sale or sharing.
         Move("waive_verification", frozenset({Status.RECEIVED}), Status.VERIFIED, only_right=Right.OPT_OUT),
-        Move("start_discovery", frozenset({Status.VERIFIED}), Status.DISCOVERING),
-        Move("finish_discovery", frozenset({Status.DISCOVERING}), Status.AWAITING_REVIEW),
+        Move("start_discovery", frozenset({Status.VERIFIED}), Status.DISCOVERING, by_system=True),
+        Move("finish_discovery", frozenset({Status.DISCOVERING}), Status.AWAITING_REVIEW, by_system=True),
         Move("approve_purge", frozenset({Status.AWAITING_REVIEW}), Status.PURGING),
-        Move("complete_purge", frozenset({Status.PURGING}), Status.COMPLETED),
+        Move("complete_purge", frozenset({Status.PURGING}), Status.COMPLETED, by_system=True),
         Move("complete_opt_out", frozenset({Status.VERIFIED}), Status.COMPLETED, only_right=Right.OPT_OUT),
         Move("deny", _BEFORE_PURGE, Status.DENIED),
         Move("withdraw", _BEFORE_PURGE, Status.WITHDRAWN),
@@ -79,10 +82,13 @@ assert all(move.target not in CLOSED_STATUSES or move.sources <= OPEN_STATUSES f
 
 
 def allowed_moves(request: RemovalRequest) -> list[Move]:
+    """The moves staff may make on this request now."""
     return [
         move
         for move in MOVES.values()
-        if request.status in move.sources and (move.only_right is None or move.only_right == request.right)
+        if not move.by_system
+        and request.status in move.sources
+        and (move.only_right is None or move.only_right == request.right)
     ]
 
 
@@ -91,8 +97,9 @@ def _transition(
     move_name: str,
     *,
     actor: Actor,
-    details: dict[str, str] | None = None,
+    details: dict[str, JsonValue] | None = None,
     extra_fields: dict[str, object] | None = None,
+    notice_context: dict[str, object] | None = None,
 ) -> RemovalRequest:
     move = MOVES[move_name]
     now = timezone.now()
@@ -109,7 +116,11 @@ def _transition(
             reminders_cancel(request=request)
         if notice := _NOTICES.get(move_name):
             request.refresh_from_db()
-            notify_subject(request=request, template=notice, context=_notice_context(request))
+            notify_subject(
+                request=request,
+                template=notice,
+                context={**_notice_context(request), **(notice_context or {})},
+            )
         audit_request_event(
             request.id,
             move_name,
@@ -170,7 +181,18 @@ def removal_request_start_verification(*, request: RemovalRequest, actor: Actor)
 
 
 def removal_request_verify(*, request: RemovalRequest, actor: Actor, method: str) -> RemovalRequest:
-    return _transition(request, "verify", actor=actor, details={"method": method})
+    """Identity is verified. An erasure then searches the face index for the subject's photos."""
+    request = _transition(request, "verify", actor=actor, details={"method": method})
+    if request.right == Right.ERASURE:
+        request_id = str(request.id)
+        transaction.on_commit(lambda: _enqueue_discovery(request_id))
+    return request
+
+
+def _enqueue_discovery(request_id: str) -> None:
+    from removal.tasks import discover_photos
+
+    discover_photos.delay(request_id)
 
 
 def removal_request_waive_verification(*, request: RemovalRequest, actor: Actor) -> RemovalRequest:
@@ -185,12 +207,19 @@ def removal_request_finish_discovery(*, request: RemovalRequest, actor: Actor) -
     return _transition(request, "finish_discovery", actor=actor)
 
 
-def removal_request_approve_purge(*, request: RemovalRequest, actor: Actor) -> RemovalRequest:
-    return _transition(request, "approve_purge", actor=actor)
+def removal_request_approve_purge(
+    *, request: RemovalRequest, actor: Actor, details: dict[str, JsonValue] | None = None
+) -> RemovalRequest:
+    """The status move only: `removal.services.purge.purge_approve` checks the review and creates the
+    jobs around it."""
+    return _transition(request, "approve_purge", actor=actor, details=details)
 
 
-def removal_request_complete_purge(*, request: RemovalRequest, actor: Actor) -> RemovalRequest:
-    return _transition(request, "complete_purge", actor=actor)
+def removal_request_complete_purge(
+    *, request: RemovalRequest, actor: Actor, notice_context: dict[str, object] | None = None
+) -> RemovalRequest:
+    """The status move only: the purge completes a request when its last job is done."""
+    return _transition(request, "complete_purge", actor=actor, notice_context=notice_context)
 
 
 def removal_request_complete_opt_out(*, request: RemovalRequest, actor: Actor) -> RemovalRequest:
@@ -243,13 +272,19 @@ def removal_request_withdraw(*, request: RemovalRequest, actor: Actor) -> Remova
     return _transition(request, "withdraw", actor=actor)
 
 
+def _approve_purge(*, request: RemovalRequest, actor: Actor) -> RemovalRequest:
+    # purge imports this module (for the moves it wraps): import it when staff approve.
+    from removal.services.purge import purge_approve
+
+    purge_approve(request=request, actor=actor)
+    request.refresh_from_db()
+    return request
+
+
 _PLAIN_MOVES = {
     "start_verification": removal_request_start_verification,
     "waive_verification": removal_request_waive_verification,
-    "start_discovery": removal_request_start_discovery,
-    "finish_discovery": removal_request_finish_discovery,
-    "approve_purge": removal_request_approve_purge,
-    "complete_purge": removal_request_complete_purge,
+    "approve_purge": _approve_purge,
     "complete_opt_out": removal_request_complete_opt_out,
     "withdraw": removal_request_withdraw,
 }
@@ -266,7 +301,15 @@ def removal_request_transition(
     doubt: str = "",
     method: str = "",
 ) -> RemovalRequest:
-    """Run the move a staff member chose (admin, API) through its own service."""
+    """Run the move a staff member chose (admin, API) through its own service.
+
+    Moves the service makes itself (discovery, completion) are refused: a purge is complete when its
+    jobs say so, not when someone presses a button.
+    """
+    if move in MOVES and MOVES[move].by_system:
+        raise InvalidRequest(
+            {"move": [_("The service makes this move itself (%(move)s).") % {"move": MOVES[move].label}]}
+        )
     if move == "deny":
         return removal_request_deny(request=request, actor=actor, basis=basis, note=note)
     if move == "ask_subject":

@@ -30,7 +30,7 @@ from identity.errors import VerificationInputError
 from identity.models import VerificationRecord
 from removal.models import DenialBasis, RemovalRequest, Right, Status, SubjectAsk
 from removal.selectors import removal_request_pii
-from removal.services.common import Actor, IllegalTransition, InvalidRequest, audit_request_event
+from removal.services.common import Actor, IllegalTransition, InvalidRequest, audit_request_event, subject_ref
 from removal.services.lifecycle import (
     removal_request_ask_subject,
     removal_request_deny,
@@ -39,10 +39,6 @@ from removal.services.lifecycle import (
 )
 
 _CAN_SUBMIT = frozenset({Status.RECEIVED, Status.AWAITING_SUBJECT})
-
-
-def subject_ref(request: RemovalRequest) -> str:
-    return f"removal.request:{request.id}"
 
 
 @dataclass(frozen=True)
