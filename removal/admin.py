@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from identity import selectors as identity_selectors
-from removal import selectors, services
+from removal import selectors, services, staff_review
 from removal.audit import audit_chain_verify
 from removal.forms import (
     AskSubjectForm,
@@ -30,7 +30,16 @@ from removal.forms import (
     VerifyForm,
     add_service_errors,
 )
-from removal.models import JURISDICTION_CHOICES, OPEN_STATUSES, AuditEvent, Reminder, RemovalRequest, Status
+from removal.models import (
+    JURISDICTION_CHOICES,
+    OPEN_STATUSES,
+    AuditEvent,
+    PurgeJob,
+    Reminder,
+    RemovalRequest,
+    Status,
+)
+from removal.services.purge import purge_job_retry
 from vault.services import DataKeyShredded
 
 if TYPE_CHECKING:
@@ -397,6 +406,20 @@ class RemovalRequestAdmin(admin.ModelAdmin):
             path(
                 "<uuid:pk>/headshot/", self.admin_site.admin_view(self.headshot_view), name="removal_headshot"
             ),
+            path(
+                "<uuid:pk>/review/",
+                self.admin_site.admin_view(lambda request, pk: staff_review.review_view(self, request, pk)),
+                name="removal_review",
+            ),
+            path(
+                "<uuid:pk>/review/<int:candidate_id>/thumbnail/",
+                self.admin_site.admin_view(
+                    lambda request, pk, candidate_id: staff_review.candidate_thumbnail_view(
+                        self, request, pk, candidate_id
+                    )
+                ),
+                name="removal_candidate_thumbnail",
+            ),
             *super().get_urls(),
         ]
 
@@ -413,6 +436,9 @@ class RemovalRequestAdmin(admin.ModelAdmin):
             **(extra_context or {}),
             "moves": moves,
             "extra_actions": _extra_actions_for(obj) if obj else [],
+            "show_purge": bool(
+                obj and obj.status in (Status.PURGING, Status.COMPLETED) and obj.purge_jobs.exists()
+            ),
             "show_save": False,
             "show_save_and_continue": False,
             "show_save_and_add_another": False,
@@ -555,3 +581,59 @@ class AuditEventAdmin(admin.ModelAdmin):
                 request, f"Audit chain BROKEN: {len(report.problems)} problem(s). First: {report.problems[0]}"
             )
         return HttpResponseRedirect(reverse("admin:removal_auditevent_changelist"))
+
+
+@admin.register(PurgeJob)
+class PurgeJobAdmin(admin.ModelAdmin):
+    """Every purge job, to watch them across requests: failed ones first need someone."""
+
+    list_display = (
+        "request",
+        "target",
+        "status",
+        "progress",
+        "failed",
+        "attempts",
+        "last_error",
+        "finished_at",
+    )
+    list_filter = ("status", "target", "phase")
+    search_fields = ("request__reference",)
+    actions = ["retry"]
+    fields = (
+        "request",
+        "target",
+        "category",
+        "phase",
+        "status",
+        "planned",
+        "done",
+        "failed",
+        "attempts",
+        "attempt_limit",
+        "next_attempt_at",
+        "lease_expires_at",
+        "last_error",
+        "created_at",
+        "started_at",
+        "finished_at",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.display(description="progress")
+    def progress(self, obj: PurgeJob) -> str:
+        return f"{obj.done} / {obj.planned}"
+
+    @admin.action(description="Retry the selected failed jobs")
+    def retry(self, request: HttpRequest, queryset: QuerySet[PurgeJob]) -> None:
+        actor = services.Actor.staff(request.user)
+        retried = sum(
+            purge_job_retry(job=job, actor=actor) for job in queryset.filter(status=PurgeJob.Status.FAILED)
+        )
+        self.message_user(request, f"{retried} job(s) retrying.")

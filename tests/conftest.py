@@ -25,6 +25,8 @@ pytest_plugins = [
     "tests.support.identity_fixtures",
     # Tests that start real Celery workers: SMTP inbox, broker key prefix, worker processes.
     "tests.support.workers",
+    # A face-index gallery of the subject among others, a verified request with its headshot probe.
+    "tests.support.gallery",
 ]
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"

@@ -99,7 +99,6 @@ def _transition(
     actor: Actor,
     details: dict[str, JsonValue] | None = None,
     extra_fields: dict[str, object] | None = None,
-    notice_context: dict[str, object] | None = None,
 ) -> RemovalRequest:
     move = MOVES[move_name]
     now = timezone.now()
@@ -119,7 +118,7 @@ def _transition(
             notify_subject(
                 request=request,
                 template=notice,
-                context={**_notice_context(request), **(notice_context or {})},
+                context=_notice_context(request),
             )
         audit_request_event(
             request.id,
@@ -132,11 +131,11 @@ def _transition(
     return request
 
 
-# What the subject is told when staff make a move (templates in removal/emails/).
+# What the subject is told when staff make a move (templates in removal/emails/). The purge's
+# completion notice carries the deletion receipt: removal.services.purge sends it.
 _NOTICES = {
     "ask_subject": "information_needed",
     "deny": "denial",
-    "complete_purge": "completion",
     "complete_opt_out": "completion",
     "withdraw": "withdrawal",
 }
@@ -215,11 +214,10 @@ def removal_request_approve_purge(
     return _transition(request, "approve_purge", actor=actor, details=details)
 
 
-def removal_request_complete_purge(
-    *, request: RemovalRequest, actor: Actor, notice_context: dict[str, object] | None = None
-) -> RemovalRequest:
-    """The status move only: the purge completes a request when its last job is done."""
-    return _transition(request, "complete_purge", actor=actor, notice_context=notice_context)
+def removal_request_complete_purge(*, request: RemovalRequest, actor: Actor) -> RemovalRequest:
+    """The status move only: the purge completes a request when its last job is done, and sends the
+    completion notice with the deletion receipt."""
+    return _transition(request, "complete_purge", actor=actor)
 
 
 def removal_request_complete_opt_out(*, request: RemovalRequest, actor: Actor) -> RemovalRequest:

@@ -14,6 +14,7 @@ for the retention period.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -24,13 +25,22 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from notifications.services import message_create
-from removal.models import Candidate, PurgeJob, RemovalRequest, Status
+from removal.models import Candidate, DeletionReceipt, PurgeJob, ReceiptCategory, RemovalRequest, Status
+from removal.receipts import deletion_receipt_issue
 from removal.reminders import request_admin_url
-from removal.services.common import SYSTEM, Actor, IllegalTransition, InvalidRequest, audit_request_event
+from removal.services.common import (
+    SYSTEM,
+    Actor,
+    IllegalTransition,
+    InvalidRequest,
+    audit_request_event,
+    notify_subject,
+)
 from removal.services.lifecycle import removal_request_approve_purge, removal_request_complete_purge
 from removal.targets import NotYet, PurgeContext, purge_target, purge_targets
 
@@ -296,8 +306,6 @@ def _complete_if_all_done(*, request_id: uuid.UUID) -> bool:
 
     The request row is locked first, so of two jobs finishing at once exactly one completes it.
     """
-    from removal.receipts import deletion_receipt_issue
-
     request = RemovalRequest.objects.select_for_update().select_related("data_key").get(id=request_id)
     if request.status != Status.PURGING:
         return False
@@ -305,12 +313,13 @@ def _complete_if_all_done(*, request_id: uuid.UUID) -> bool:
     if any(job.phase == PurgeJob.Phase.PURGE and job.status != PurgeJob.Status.DONE for job in jobs):
         return False
     now = timezone.now()
+    request = removal_request_complete_purge(request=request, actor=SYSTEM)
     receipt = deletion_receipt_issue(
         request=request,
         categories=[(job.category, job.planned) for job in jobs if job.phase == PurgeJob.Phase.PURGE],
         completed_at=now,
     )
-    removal_request_complete_purge(request=request, actor=SYSTEM, notice_context={"receipt": receipt})
+    notify_subject(request=request, template="completion", context=completion_context(request, receipt))
     erase_at = now + timedelta(days=settings.REQUEST_PERSONAL_DATA_RETENTION_DAYS)
     waiting = [
         job.id
@@ -367,3 +376,23 @@ def purge_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
     for job_id in due:
         _enqueue(job_id)
     return len(due)
+
+
+def completion_context(request: RemovalRequest, receipt: DeletionReceipt) -> dict[str, object]:
+    """What the completion notice shows: the receipt, what it lists, where to check it."""
+    document = json.loads(receipt.document)
+    return {
+        "receipt": receipt.document,
+        # Lazy labels: the notice is rendered in the subject's language, not the worker's.
+        "categories": [
+            (
+                ReceiptCategory(entry["category"]).label
+                if entry["category"] in ReceiptCategory.values
+                else entry["category"],
+                entry["items"],
+            )
+            for entry in document["categories"]
+        ],
+        "verify_url": f"{settings.PUBLIC_BASE_URL}{reverse('receipt_verify')}",
+        "personal_data_erased_after_days": settings.REQUEST_PERSONAL_DATA_RETENTION_DAYS,
+    }

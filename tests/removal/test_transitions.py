@@ -58,6 +58,24 @@ def _target(move: str, status: Status, right: Right) -> Status | None:
     return None
 
 
+# The bare status moves, called directly: staff reach the system's moves only through the service's
+# own work (discovery, the purge), and approval through the review (tests/removal/test_purge.py).
+_DIRECT = {
+    "start_discovery": services.removal_request_start_discovery,
+    "finish_discovery": services.removal_request_finish_discovery,
+    "approve_purge": services.removal_request_approve_purge,
+    "complete_purge": services.removal_request_complete_purge,
+}
+
+
+def _move(request: RemovalRequest, move: str, actor: services.Actor) -> RemovalRequest:
+    if move in _DIRECT:
+        return _DIRECT[move](request=request, actor=actor)
+    return services.removal_request_transition(
+        request=request, move=move, actor=actor, **MOVE_ARGS.get(move, {})
+    )
+
+
 def _put_in(request: RemovalRequest, status: Status) -> RemovalRequest:
     basis = DenialBasis.OTHER_EXEMPTION if status == Status.DENIED else ""
     RemovalRequest.objects.filter(id=request.id).update(status=status, denial_basis=basis)
@@ -85,16 +103,12 @@ def test_every_move_from_every_status(
 
     if target is None:
         with pytest.raises(services.IllegalTransition, match=f"cannot {move.replace('_', ' ')}"):
-            services.removal_request_transition(
-                request=request, move=move, actor=actor, **MOVE_ARGS.get(move, {})
-            )
+            _move(request, move, actor)
         request.refresh_from_db()
         assert request.status == status
         assert AuditEvent.objects.count() == events_before
     else:
-        services.removal_request_transition(
-            request=request, move=move, actor=actor, **MOVE_ARGS.get(move, {})
-        )
+        _move(request, move, actor)
         request.refresh_from_db()
         assert request.status == target
         event = AuditEvent.objects.latest("seq")
@@ -120,7 +134,7 @@ def test_a_full_erasure_walk_leaves_one_event_per_step(
         "approve_purge",
         "complete_purge",
     ):
-        removal_request = services.removal_request_transition(request=removal_request, move=move, actor=actor)
+        removal_request = _move(removal_request, move, actor)
     assert removal_request.status == Status.COMPLETED
     actions = list(
         AuditEvent.objects.filter(object_id=str(removal_request.id)).values_list("action", flat=True)
@@ -179,6 +193,19 @@ def test_ask_subject_takes_a_reason_code_not_free_text(
         )
     removal_request.refresh_from_db()
     assert removal_request.status == Status.RECEIVED
+
+
+@pytest.mark.parametrize("move", ["start_discovery", "finish_discovery", "complete_purge"])
+def test_staff_cannot_make_the_moves_the_service_makes_itself(
+    make_request: Any, reviewer: Any, move: str
+) -> None:
+    source = next(iter(services.MOVES[move].sources))
+    request = _put_in(make_request(jurisdictions=["US-CA"]).request, source)
+    assert move not in {m.name for m in services.allowed_moves(request)}
+    with pytest.raises(services.InvalidRequest, match="makes this move itself"):
+        services.removal_request_transition(request=request, move=move, actor=services.Actor.staff(reviewer))
+    request.refresh_from_db()
+    assert request.status == source
 
 
 def test_unknown_move_is_refused(removal_request: RemovalRequest, reviewer: Any) -> None:

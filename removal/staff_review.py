@@ -1,0 +1,128 @@
+"""Staff pages of the find-and-purge step, inside the admin: review discovery's candidates beside the
+headshot, approve the purge, and watch (and retry) its jobs.
+
+Views are thin: decisions go through `removal.services.discovery.candidates_decide`, approval through
+`removal.services.purge.purge_approve`, retries through `purge_job_retry`.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from django.contrib import messages
+from django.core.files.storage import default_storage
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from PIL import Image, ImageDraw
+
+from identity import selectors as identity_selectors
+from removal import services
+from removal.models import Candidate, PurgeJob, RemovalRequest, Status
+from removal.services.discovery import candidates_decide
+from removal.services.purge import purge_approve, purge_job_retry
+
+CANDIDATES_PER_PAGE = 100
+_DECISIONS = [
+    (Candidate.Decision.CONFIRMED, "The subject"),
+    (Candidate.Decision.REJECTED, "Someone else"),
+    (Candidate.Decision.PENDING, "Not decided"),
+]
+# Bulk buttons: which candidates they decide, and how.
+_BULK = {
+    "confirm_unflagged": ({"lookalike": False}, Candidate.Decision.CONFIRMED),
+    "reject_flagged": ({"lookalike": True}, Candidate.Decision.REJECTED),
+    "confirm_all": ({}, Candidate.Decision.CONFIRMED),
+    "reject_all": ({}, Candidate.Decision.REJECTED),
+}
+
+
+def review_view(model_admin: Any, request: HttpRequest, pk: str) -> HttpResponse:
+    obj = get_object_or_404(RemovalRequest.objects.select_related("data_key"), pk=pk)
+    url = reverse("admin:removal_review", args=[obj.pk])
+    actor = services.Actor.staff(request.user)
+    if request.method == "POST":
+        try:
+            if "approve" in request.POST:
+                purge_approve(request=obj, actor=actor)
+                messages.success(request, f"{obj.reference}: purge approved; the jobs are running.")
+            elif "retry" in request.POST:
+                job = get_object_or_404(PurgeJob, pk=request.POST["retry"], request=obj)
+                if purge_job_retry(job=job, actor=actor):
+                    messages.success(request, f"{job.target}: retrying.")
+            else:
+                changed = candidates_decide(
+                    request=obj, actor=actor, decisions=_posted_decisions(request, obj), user=request.user
+                )
+                messages.success(request, f"{changed} decision(s) recorded.")
+        except services.InvalidRequest as exc:
+            for errors in exc.errors.values():
+                for error in errors:
+                    messages.error(request, error)
+        except services.IllegalTransition as exc:
+            messages.error(request, str(exc))
+        return HttpResponseRedirect(f"{url}?page={request.POST.get('page', '1')}")
+
+    candidates = Candidate.objects.filter(request=obj).select_related("face", "face__photo")
+    page = Paginator(candidates, CANDIDATES_PER_PAGE).get_page(request.GET.get("page"))
+    counts = {d: candidates.filter(decision=d).count() for d, _ in _DECISIONS}
+    jobs = list(PurgeJob.objects.filter(request=obj).order_by("created_at", "target"))
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "original": obj,
+        "title": f"Review and purge: {obj.reference}",
+        "page": page,
+        "decisions": _DECISIONS,
+        "counts": counts,
+        "total": sum(counts.values()),
+        "flagged": candidates.filter(lookalike=True).count(),
+        "can_decide": obj.status == Status.AWAITING_REVIEW,
+        "can_approve": obj.status == Status.AWAITING_REVIEW and counts[Candidate.Decision.PENDING] == 0,
+        "has_headshot": identity_selectors.has_headshot_probe(subject_ref=services.subject_ref(obj)),
+        "jobs": jobs,
+        "purging": obj.status == Status.PURGING,
+    }
+    return TemplateResponse(request, "admin/removal/removalrequest/review.html", context)
+
+
+def _posted_decisions(request: HttpRequest, obj: RemovalRequest) -> dict[int, str]:
+    bulk = request.POST.get("bulk", "")
+    if bulk in _BULK:
+        filters, decision = _BULK[bulk]
+        ids = Candidate.objects.filter(request=obj, **filters).values_list("id", flat=True)
+        return dict.fromkeys(ids, decision)
+    decisions: dict[int, str] = {}
+    for name, value in request.POST.items():
+        if name.startswith("c-"):
+            try:
+                decisions[int(name[2:])] = value
+            except ValueError:
+                raise services.InvalidRequest({"candidates": ["Unknown candidate."]}) from None
+    return decisions
+
+
+def candidate_thumbnail_view(
+    model_admin: Any, request: HttpRequest, pk: str, candidate_id: int
+) -> HttpResponse:
+    """The candidate's photo as a thumbnail, with the matched face outlined (a group photo has several)."""
+    candidate = get_object_or_404(
+        Candidate.objects.select_related("face", "face__photo"), pk=candidate_id, request_id=pk
+    )
+    face, photo = candidate.face, candidate.face.photo
+    try:
+        with default_storage.open(photo.thumbnail_key, "rb") as handle:
+            thumbnail = Image.open(io.BytesIO(handle.read())).convert("RGB")
+    except FileNotFoundError:
+        raise Http404("the thumbnail is gone") from None
+    scale = thumbnail.width / photo.width
+    box = [round(v * scale) for v in (face.left, face.top, face.right, face.bottom)]
+    ImageDraw.Draw(thumbnail).rectangle(box, outline=(255, 196, 0), width=max(2, thumbnail.width // 100))
+    out = io.BytesIO()
+    thumbnail.save(out, format="JPEG", quality=85)
+    response = HttpResponse(out.getvalue(), content_type="image/jpeg")
+    response["Cache-Control"] = "no-store, private"
+    return response

@@ -1,0 +1,153 @@
+"""A face-index gallery for discovery and purge tests (a pytest plugin, see tests/conftest.py).
+
+`gallery`: photos of the subject among other people's, ingested through `photo_ingest` with real
+faces. The subject is the person in obama*.jpg: the headshot is obama.jpg (never in the index); the
+gallery holds obama2, obama3, a mirrored obama2, a smaller re-encoded obama3 and a group photo of
+obama3 beside biden, and, of other people, biden, a mirrored biden and the astronaut (two faces).
+The dlib work per image is done once per session; every test ingests into its own database.
+
+`verified_request`: an erasure request in `verified`, with the subject's sealed headshot probe.
+
+`clone_photo`: more photos of the same faces, fast (copied files and rows): the chaos tests need
+hundreds of the subject's photos without running the face model hundreds of times.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from PIL import Image, ImageOps
+
+from identity import pipeline
+from identity import services as identity_services
+from removal import face_index
+from removal.face_index import PHOTO_PREFIX, THUMBNAIL_PREFIX, photo_ingest
+from removal.models import Face, Photo, RemovalRequest, Right, Status
+from removal.services.common import subject_ref
+
+HEADSHOT = "obama.jpg"
+SUBJECT_IMAGES = ("obama2.jpg", "obama3.jpg", "obama2-mirrored", "obama3-small", "group")
+OTHER_IMAGES = ("biden.jpg", "biden-mirrored", "astronaut.jpg")
+
+
+def _jpeg(img: Image.Image, quality: int = 90) -> bytes:
+    out = io.BytesIO()
+    img.save(out, format="JPEG", quality=quality)
+    return out.getvalue()
+
+
+def gallery_images(photos: dict[str, bytes]) -> dict[str, bytes]:
+    def load(name: str) -> Image.Image:
+        return Image.open(io.BytesIO(photos[name])).convert("RGB")
+
+    obama3, biden = load("obama3.jpg"), load("biden.jpg")
+    group = Image.new("RGB", (obama3.width + biden.width, max(obama3.height, biden.height)), "white")
+    group.paste(obama3, (0, 0))
+    group.paste(biden, (obama3.width, 0))
+    return {
+        "obama2.jpg": photos["obama2.jpg"],
+        "obama3.jpg": photos["obama3.jpg"],
+        "obama2-mirrored": _jpeg(ImageOps.mirror(load("obama2.jpg"))),
+        "obama3-small": _jpeg(obama3.resize((obama3.width * 4 // 5, obama3.height * 4 // 5)), quality=70),
+        "group": _jpeg(group),
+        "biden.jpg": photos["biden.jpg"],
+        "biden-mirrored": _jpeg(ImageOps.mirror(biden)),
+        "astronaut.jpg": photos["astronaut.jpg"],
+    }
+
+
+@dataclass
+class Gallery:
+    photos: dict[str, Photo]
+
+    @property
+    def subject(self) -> list[Photo]:
+        return [self.photos[name] for name in SUBJECT_IMAGES]
+
+    @property
+    def others(self) -> list[Photo]:
+        return [self.photos[name] for name in OTHER_IMAGES]
+
+
+_FACES_BY_PIXELS: dict[bytes, Any] = {}
+
+
+@pytest.fixture
+def gallery(photos: dict[str, bytes], face_models: Any, db: None, monkeypatch: pytest.MonkeyPatch) -> Gallery:
+    real_faces_of = face_index._faces_of
+
+    def faces_once_per_session(image: Any) -> Any:
+        key = hashlib.sha256(image.pixels.tobytes()).digest()
+        if key not in _FACES_BY_PIXELS:
+            _FACES_BY_PIXELS[key] = real_faces_of(image)
+        return _FACES_BY_PIXELS[key]
+
+    monkeypatch.setattr(face_index, "_faces_of", faces_once_per_session)
+    ingested = {}
+    for name, data in gallery_images(photos).items():
+        result = photo_ingest(data=data, source_url=f"https://photos.example.net/{uuid.uuid4().hex}.jpg")
+        assert result.outcome == "ingested" and result.photo is not None, name
+        ingested[name] = result.photo
+    return Gallery(ingested)
+
+
+@pytest.fixture
+def verified_request(make_request: Any, photos: dict[str, bytes], face_models: Any) -> RemovalRequest:
+    """An erasure in `verified` whose subject's headshot (obama.jpg) is sealed as the probe."""
+    request = make_request(right=Right.ERASURE, jurisdictions=["US-CA"]).request
+    result = pipeline.verify_headshot(headshot=photos[HEADSHOT], policy=pipeline.policy_from_settings())
+    identity_services.headshot_probe_store(
+        subject_ref=subject_ref(request),
+        data_key=request.data_key,
+        jpeg=result.headshot_jpeg,
+        embedding=result.headshot_embedding,
+    )
+    RemovalRequest.objects.filter(id=request.id).update(status=Status.VERIFIED)
+    request.refresh_from_db()
+    return request
+
+
+def _copy(key: str, prefix: str) -> str:
+    with default_storage.open(key, "rb") as handle:
+        data = handle.read()
+    return default_storage.save(f"{prefix}/{uuid.uuid4().hex}.jpg", ContentFile(data))
+
+
+@pytest.fixture
+def clone_photo() -> Callable[[Photo, int], list[Photo]]:
+    """`clone_photo(photo, n)`: n more photos with the same faces, their own files and rows."""
+
+    def clone(photo: Photo, count: int) -> list[Photo]:
+        faces = list(Face.objects.filter(photo=photo))
+        clones = []
+        for _ in range(count):
+            copy = Photo.objects.create(
+                storage_key=_copy(photo.storage_key, PHOTO_PREFIX),
+                thumbnail_key=_copy(photo.thumbnail_key, THUMBNAIL_PREFIX),
+                content_sha256=uuid.uuid4().hex + uuid.uuid4().hex,
+                width=photo.width,
+                height=photo.height,
+            )
+            Face.objects.bulk_create(
+                Face(
+                    photo=copy,
+                    embedding=bytes(face.embedding),
+                    left=face.left,
+                    top=face.top,
+                    right=face.right,
+                    bottom=face.bottom,
+                )
+                for face in faces
+            )
+            clones.append(copy)
+        return clones
+
+    return clone
