@@ -10,6 +10,10 @@ The moves:
 
 Each transition is a conditional UPDATE on the current status, writes its audit event in the same
 transaction, and defers any Celery work to `transaction.on_commit`.
+
+Discovery's moves and the purge's completion are the service's own (`Move.by_system`): they happen
+in `services/discovery.py` and `services/purge.py`, never from a staff button; staff approve the purge
+through the review (`purge_approve`), which creates the jobs around the move.
 """
 
 from __future__ import annotations

@@ -1,0 +1,68 @@
+"""A reviewer decides discovery's candidates beside the headshot and approves the purge, in a browser."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from removal.models import AuditEvent, Candidate, Photo, RemovalRequest, Status
+from removal.services.discovery import removal_request_discover
+from tests.browser.conftest import screenshot
+from tests.support.gallery import Gallery
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+PASSWORD = "a long reviewer password"
+
+
+def test_a_reviewer_confirms_the_subjects_photos_and_approves_the_purge(
+    desktop_page: Page,
+    site: str,
+    gallery: Gallery,
+    verified_request: RemovalRequest,
+    django_user_model: Any,
+) -> None:
+    django_user_model.objects.create_superuser("rita", "rita@privacy.example", PASSWORD)
+    removal_request_discover(request_id=verified_request.id)
+    # One candidate is flagged, as if it sat in someone else's cluster: the page must say so.
+    flagged = Candidate.objects.filter(request=verified_request).order_by("-distance").first()
+    assert flagged is not None
+    Candidate.objects.filter(id=flagged.id).update(lookalike=True, lookalike_distance=0.12)
+    page = desktop_page
+    page.goto(f"{site}/staff-admin/")
+    page.get_by_label("Username").fill("rita")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+    page.goto(f"{site}/staff-admin/removal/removalrequest/{verified_request.id}/change/")
+    page.get_by_role("link", name="Review candidates and approve the purge").click()
+    expect(page.get_by_text("5 candidate faces: 0 the subject, 0 someone else, 5 not decided")).to_be_visible()
+    expect(page.get_by_text("1 flagged as look-alike")).to_be_visible()
+    expect(page.get_by_text("Look-alike: 0.120 from other faces")).to_be_visible()
+    headshot = page.get_by_alt_text("The subject's headshot (this view is recorded in the audit trail)")
+    expect(headshot).to_be_visible()
+    assert page.evaluate("document.querySelectorAll('.candidate img')[0].naturalWidth") > 0
+    expect(page.get_by_text("Decide every candidate first (5 not decided).")).to_be_visible()
+    screenshot(page, "review-1-candidates")
+
+    page.get_by_role("button", name="Confirm all not flagged").click()
+    expect(page.get_by_text("4 decision(s) recorded.")).to_be_visible()
+    # The flagged one is looked at twice, and is the subject after all: decided by hand.
+    page.locator(f"input[name='c-{flagged.id}'][value='confirmed']").check()
+    page.get_by_role("button", name="Save decisions on this page").click()
+    expect(page.get_by_text("5 candidate faces: 5 the subject, 0 someone else, 0 not decided")).to_be_visible()
+    screenshot(page, "review-2-decided")
+
+    page.get_by_role("button", name="Approve the purge").click()
+    expect(page.get_by_text("purge approved")).to_be_visible()
+    expect(page.get_by_text("Status: Completed")).to_be_visible()
+    expect(page.get_by_role("cell", name="photo_files")).to_be_visible()
+    screenshot(page, "review-3-purged")
+
+    verified_request.refresh_from_db()
+    assert verified_request.status == Status.COMPLETED
+    assert set(Photo.objects.all()) == set(gallery.others)
+    actions = list(AuditEvent.objects.filter(object_id=str(verified_request.id)).values_list("action", flat=True))
+    assert actions.count("request.candidates_decided") == 2
+    assert "request.headshot_viewed" in actions and "request.approve_purge" in actions
