@@ -199,6 +199,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # "kid:base64key,kid:base64key": the first wraps new data keys, the others still unwrap older ones.
 VAULT_MASTER_KEYS = env.str("VAULT_MASTER_KEYS")
 VAULT_BLIND_INDEX_KEY = env.str("VAULT_BLIND_INDEX_KEY")
+# "kid:base64(raw Ed25519 private key),...": the first signs (deletion receipts), all verify (rotation).
+# Empty only in development: check vault.E003 refuses to start without it otherwise.
+SIGNING_KEYS = env.str("SIGNING_KEYS", default="")
 
 # --- Removal requests -----------------------------------------------------------------------------
 # The deadline spec's *policy* choices (spec/deadlines.md); defaults are the spec's table.
