@@ -212,6 +212,9 @@ DEADLINE_POLICY = {
     "eu_soft_pause_working_days": env.int("DEADLINE_EU_SOFT_PAUSE_WORKING_DAYS", default=3),
 }
 EMAIL_CONFIRMATION_MAX_AGE = env.int("EMAIL_CONFIRMATION_MAX_AGE", default=7 * 24 * 3600)
+# Who a deletion receipt says signed it; empty: PUBLIC_BASE_URL's host name (docs/receipts.md).
+RECEIPT_ISSUER = env.str("RECEIPT_ISSUER", default="")
+RECEIPT_VERIFY_RATE_PER_IP = env.str("RECEIPT_VERIFY_RATE_PER_IP", default="30/h")
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=8)
 OUTBOX_RETRY_BASE_SECONDS = env.int("OUTBOX_RETRY_BASE_SECONDS", default=30)
 

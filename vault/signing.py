@@ -147,14 +147,21 @@ def b64url_encode(data: bytes) -> str:
 
 
 def b64url_decode(text: str) -> bytes:
-    """Decode base64url with or without padding; ValueError on any other character."""
+    """Decode base64url with or without padding; ValueError on any other character or a non-canonical form.
+
+    Canonical only: the unused low bits of the last character must be zero, so one value has exactly one
+    encoding and a changed character always means a changed value.
+    """
     if not _B64URL.match(text):
         raise ValueError("not base64url")
     stripped = text.rstrip("=")
     try:
-        return base64.urlsafe_b64decode(stripped + "=" * (-len(stripped) % 4))
+        data = base64.urlsafe_b64decode(stripped + "=" * (-len(stripped) % 4))
     except binascii.Error as exc:
         raise ValueError("not base64url") from exc
+    if b64url_encode(data) != stripped:
+        raise ValueError("not base64url (non-canonical encoding)")
+    return data
 
 
 def public_key_to_b64(key: Ed25519PublicKey) -> str:

@@ -1,9 +1,11 @@
-"""Removal's tables: requests (`requests.py`), the audit chain (`audit.py`), reminders (`reminders.py`)."""
+"""Removal's tables: requests (`requests.py`), the audit chain (`audit.py`), reminders (`reminders.py`),
+deletion receipts (`receipts.py`)."""
 
 from __future__ import annotations
 
 from removal.models.audit import AuditEvent
 from removal.models.face_index import Face, Photo
+from removal.models.receipts import DeletionReceipt, ReceiptCategory
 from removal.models.reminders import DeadlineKind, Reminder
 from removal.models.requests import (
     CLOSED_STATUSES,
@@ -27,11 +29,13 @@ __all__ = [
     "AuditEvent",
     "Channel",
     "DeadlineKind",
+    "DeletionReceipt",
     "DenialBasis",
     "ExtensionReason",
     "Face",
     "IdentityDoubt",
     "Photo",
+    "ReceiptCategory",
     "Reminder",
     "RemovalRequest",
     "RequestJurisdiction",
