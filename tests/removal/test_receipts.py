@@ -633,3 +633,31 @@ def test_command_exit_statuses_from_the_shell(receipt_file: Path, tmp_path: Path
     bad = subprocess.run([*manage, str(altered)], capture_output=True, text=True, env=env, check=False)
     assert (ok.returncode, bad.returncode) == (0, 1)
     assert ok.stdout.startswith("valid:") and "not valid: The signature does not match" in bad.stderr
+
+
+def test_the_standalone_check_in_the_docs_runs_without_our_code(receipt_file: Path, tmp_path: Path) -> None:
+    import re
+
+    docs = (Path(django_settings.BASE_DIR) / "docs" / "receipts.md").read_text(encoding="utf-8")
+    [code] = re.findall(r"```python\n(.*?)```", docs, flags=re.S)
+    assert len(code.strip().splitlines()) <= 15
+    script, keys = tmp_path / "check_receipt.py", tmp_path / "public-keys.json"
+    script.write_text(code, encoding="utf-8")
+    keys.write_text(json.dumps(signing.public_keys_to_json(our_keys())), encoding="utf-8")
+    altered = tmp_path / "altered.json"
+    altered.write_text(receipt_file.read_text().replace('"items":1}', '"items":0}', 1))
+
+    def run(path: Path) -> subprocess.CompletedProcess[str]:
+        # Run from an empty folder with a bare environment: nothing of this project is importable.
+        return subprocess.run(
+            [sys.executable, "-I", str(script), str(path), str(keys)],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env={"PATH": os.environ.get("PATH", "")},
+            check=False,
+        )
+
+    ok, bad = run(receipt_file), run(altered)
+    assert ok.returncode == 0 and ok.stdout.startswith("valid: testserver RR-"), ok.stderr
+    assert bad.returncode != 0 and "InvalidSignature" in bad.stderr
