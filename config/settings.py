@@ -199,6 +199,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # "kid:base64key,kid:base64key": the first wraps new data keys, the others still unwrap older ones.
 VAULT_MASTER_KEYS = env.str("VAULT_MASTER_KEYS")
 VAULT_BLIND_INDEX_KEY = env.str("VAULT_BLIND_INDEX_KEY")
+# "kid:base64(raw Ed25519 private key),...": the first signs (deletion receipts), all verify (rotation).
+# Empty only in development: check vault.E003 refuses to start without it otherwise.
+SIGNING_KEYS = env.str("SIGNING_KEYS", default="")
 
 # --- Removal requests -----------------------------------------------------------------------------
 # The deadline spec's *policy* choices (spec/deadlines.md); defaults are the spec's table.
@@ -209,6 +212,9 @@ DEADLINE_POLICY = {
     "eu_soft_pause_working_days": env.int("DEADLINE_EU_SOFT_PAUSE_WORKING_DAYS", default=3),
 }
 EMAIL_CONFIRMATION_MAX_AGE = env.int("EMAIL_CONFIRMATION_MAX_AGE", default=7 * 24 * 3600)
+# Who a deletion receipt says signed it; empty: PUBLIC_BASE_URL's host name (docs/receipts.md).
+RECEIPT_ISSUER = env.str("RECEIPT_ISSUER", default="")
+RECEIPT_VERIFY_RATE_PER_IP = env.str("RECEIPT_VERIFY_RATE_PER_IP", default="30/h")
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=8)
 OUTBOX_RETRY_BASE_SECONDS = env.int("OUTBOX_RETRY_BASE_SECONDS", default=30)
 

@@ -10,6 +10,8 @@ import os
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production-" + "x" * 20)
 os.environ.setdefault("VAULT_MASTER_KEYS", "test-mk1:" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=")
 os.environ.setdefault("VAULT_BLIND_INDEX_KEY", "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=")
+# A fixed Ed25519 key (32 bytes of 0x43), so signatures in tests are reproducible.
+os.environ.setdefault("SIGNING_KEYS", "test-sk1:" + "Q0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0M=")
 os.environ.setdefault("DJANGO_DEBUG", "0")
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
 

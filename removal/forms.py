@@ -14,6 +14,7 @@ from removal.models import (
     Right,
     SubjectAsk,
 )
+from removal.receipts import RECEIPT_MAX_BYTES
 from removal.services import NAME_MAX_LENGTH, StaffIdentityFinding
 
 
@@ -190,3 +191,44 @@ class IdentityDecisionForm(forms.Form):
             "request (identity could not be verified) and tells the subject how to complain."
         ),
     )
+
+
+class ReceiptVerifyForm(AccessibleErrorsMixin, forms.Form):
+    """A deletion receipt to check: pasted, or its file chosen. Nothing is stored."""
+
+    document = forms.CharField(
+        label=_("Paste the receipt"),
+        required=False,
+        strip=True,
+        max_length=RECEIPT_MAX_BYTES,
+        help_text=_("The whole text of the receipt, from the first { to the last }."),
+        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false", "autocomplete": "off"}),
+        error_messages={"max_length": _("This is too large to be a deletion receipt.")},
+    )
+    upload = forms.FileField(
+        label=_("Or choose the receipt file"),
+        required=False,
+        help_text=_("The .json file we sent you. It is checked and then forgotten."),
+        widget=forms.ClearableFileInput(attrs={"accept": "application/json,.json,text/plain"}),
+    )
+
+    def __init__(self, *args: Any, upload_refused: str = "", **kwargs: Any) -> None:
+        # An upload refused before its body was parsed (too large) is reported as this form's error.
+        super().__init__(*args, **kwargs)
+        self.upload_refused = upload_refused
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.upload_refused:
+            self.add_error("upload", self.upload_refused)
+            return cleaned
+        pasted, upload = cleaned.get("document"), cleaned.get("upload")
+        if self.errors:
+            return cleaned
+        if pasted and upload:
+            self.add_error("document", _("Paste the receipt or choose its file, not both."))
+        elif not pasted and not upload:
+            self.add_error("document", _("Paste the receipt or choose its file."))
+        else:
+            cleaned["receipt"] = upload.read(RECEIPT_MAX_BYTES + 1) if upload else pasted
+        return cleaned

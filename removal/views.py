@@ -1,13 +1,17 @@
-"""Public pages: the request form, the confirmation link and the status page. Thin: services decide."""
+"""Public pages: the request form, the confirmation link, the status page and the receipt check.
+
+Thin: services decide."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import wraps
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.core import signing
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import get_language, gettext_lazy
@@ -17,10 +21,12 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.decorators import ratelimit
 
 from identity import selectors as identity_selectors
-from identity.uploads import memory_only_uploads
+from identity.uploads import UploadTooLarge, memory_only_uploads
 from removal import selectors, services
-from removal.forms import IdentityUploadForm, RemovalRequestForm, add_service_errors
+from removal.forms import IdentityUploadForm, ReceiptVerifyForm, RemovalRequestForm, add_service_errors
 from removal.models import Channel, RemovalRequest, Status
+from removal.receipts import RECEIPT_MAX_BYTES, category_label, receipt_verify
+from vault.signing import KeyConfigurationError, configured_public_keys, public_keys_to_json
 
 # What the subject sees next, per status: plain words, no internals.
 NEXT_STEPS = {
@@ -233,3 +239,91 @@ def _verify_context(
         "token": token,
         "attempts_left": services.attempts_left(removal_request),
     }
+
+
+# --- Deletion receipts (docs/receipts.md) ----------------------------------------------------------
+# The whole form post: a receipt pasted (percent-encoding can triple it) or uploaded, plus the token.
+RECEIPT_POST_MAX_BYTES = 4 * RECEIPT_MAX_BYTES
+
+
+def _receipt_too_large(request: HttpRequest, exc: UploadTooLarge | None = None) -> HttpResponse:
+    limit = _("%(kilobytes)s KB") % {"kilobytes": RECEIPT_MAX_BYTES // 1024}
+    form = ReceiptVerifyForm(
+        data={},
+        upload_refused=_(
+            "This is larger than %(limit)s: not a deletion receipt, which is a few KB. Check the file."
+        )
+        % {"limit": limit},
+    )
+    form.is_valid()
+    return render(request, "removal/receipt_verify.html", {"form": form}, status=413)
+
+
+def _receipt_body_cap(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Refuse an oversized post by its Content-Length, before anything (CSRF included) reads the body.
+
+    Wraps a `memory_only_uploads` view, which is csrf_exempt for the middleware and checks CSRF itself
+    once its upload handler is installed; `wraps` carries that mark over to this wrapper.
+    """
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > RECEIPT_POST_MAX_BYTES:
+            return _receipt_too_large(request)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@never_cache
+@ratelimit(key="ip", rate=_rate("RECEIPT_VERIFY_RATE_PER_IP"), method="POST", block=False)
+@_receipt_body_cap
+@memory_only_uploads(
+    max_file_bytes=RECEIPT_MAX_BYTES,
+    max_total_bytes=RECEIPT_MAX_BYTES,
+    max_files=1,
+    on_reject=_receipt_too_large,
+)
+@require_http_methods(["GET", "POST"])
+def receipt_verify_page(request: HttpRequest) -> HttpResponse:
+    """Anyone checks a receipt's signature. Nothing is looked up or stored: the answer cannot tell
+    whether a reference exists, and it works after the request's personal data is shredded."""
+    if request.method == "POST" and getattr(request, "limited", False):
+        messages.error(request, _("Too many checks from this address. Please try again in an hour."))
+        return render(request, "removal/receipt_verify.html", {"form": ReceiptVerifyForm()}, status=429)
+    form = ReceiptVerifyForm(
+        request.POST if request.method == "POST" else None,
+        request.FILES if request.method == "POST" else None,
+    )
+    if request.method == "GET":
+        return render(request, "removal/receipt_verify.html", {"form": form})
+    if not form.is_valid():
+        return render(request, "removal/receipt_verify.html", {"form": form}, status=400)
+    try:
+        public_keys = configured_public_keys()
+    except KeyConfigurationError:
+        public_keys = {}  # a development machine without a key: every receipt names an unknown key
+    check = receipt_verify(form.cleaned_data["receipt"], public_keys=public_keys)
+    categories = (
+        [(category_label(code), items) for code, items in check.contents.categories] if check.contents else []
+    )
+    context = {"form": form, "check": check, "receipt": check.contents, "categories": categories}
+    return render(request, "removal/receipt_verify.html", context)
+
+
+@require_GET
+def receipt_public_keys(request: HttpRequest) -> HttpResponse:
+    """{key id: base64 raw Ed25519 public key}: every key a receipt may name, for offline checking."""
+    try:
+        keys = configured_public_keys()
+    except KeyConfigurationError:
+        return JsonResponse({"detail": "no signing key is configured"}, status=503)
+    response = JsonResponse(public_keys_to_json(keys))
+    response["Cache-Control"] = "public, max-age=3600"
+    # Public data: a verifier running in someone else's web page may fetch it.
+    response["Access-Control-Allow-Origin"] = "*"
+    return response

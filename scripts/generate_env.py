@@ -17,6 +17,8 @@ def main() -> None:
         f"DJANGO_SECRET_KEY={secrets.token_urlsafe(50)}",
         f"VAULT_MASTER_KEYS=mk-{secrets.token_hex(4)}:{base64.b64encode(secrets.token_bytes(32)).decode()}",
         f"VAULT_BLIND_INDEX_KEY={base64.b64encode(secrets.token_bytes(32)).decode()}",
+        # Any 32 random bytes are a valid raw Ed25519 private key (RFC 8032 seed): no library needed.
+        f"SIGNING_KEYS=sk-{secrets.token_hex(4)}:{base64.b64encode(secrets.token_bytes(32)).decode()}",
     ]
     if "--dev" in sys.argv[1:]:
         lines = [

@@ -3,9 +3,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import CheckMessage, Error, Warning, register
 
-from vault import crypto
+from vault import crypto, signing
 
 
 @register(deploy=False)
@@ -20,3 +20,22 @@ def check_vault_keys(app_configs: Any, **kwargs: Any) -> list[Error]:
     except crypto.KeyConfigurationError as exc:
         errors.append(Error(str(exc), id="vault.E002"))
     return errors
+
+
+@register(deploy=False)
+def check_signing_keys(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """Without a signing key no deletion receipt can be issued: refuse to start rather than fail then.
+
+    A development machine whose `.env` predates the setting only gets a warning, so `make run` still
+    starts; a malformed key is an error everywhere.
+    """
+    hint = "python3 scripts/generate_env.py prints a fresh SIGNING_KEYS line."
+    if not settings.SIGNING_KEYS.strip() and settings.DEBUG:
+        return [
+            Warning("SIGNING_KEYS is empty: deletion receipts cannot be issued.", hint=hint, id="vault.W001")
+        ]
+    try:
+        signing.SigningKeyRing.parse(settings.SIGNING_KEYS)
+    except crypto.KeyConfigurationError as exc:
+        return [Error(f"SIGNING_KEYS: {exc}", hint=hint, id="vault.E003")]
+    return []

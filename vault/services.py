@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from vault import crypto
+from vault import crypto, signing
 from vault.crypto import DecryptionError, VaultError
 from vault.models import DataKey
 
@@ -44,6 +44,7 @@ def reset_key_caches() -> None:
     """For tests and key rotation: forget the parsed keys so settings are read again."""
     _master_keys.cache_clear()
     _blind_index_key.cache_clear()
+    signing.reset_signing_key_cache()
 
 
 def blind_index(value: str, *, purpose: str) -> str:

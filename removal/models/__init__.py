@@ -1,11 +1,13 @@
 """Removal's tables: requests (`requests.py`), the audit chain (`audit.py`), reminders (`reminders.py`),
-the face index (`face_index.py`), discovery candidates and purge jobs (`purge.py`)."""
+the face index (`face_index.py`), discovery candidates and purge jobs (`purge.py`), deletion receipts
+(`receipts.py`)."""
 
 from __future__ import annotations
 
 from removal.models.audit import AuditEvent
 from removal.models.face_index import Face, Photo
 from removal.models.purge import Candidate, PurgeJob
+from removal.models.receipts import DeletionReceipt, ReceiptCategory
 from removal.models.reminders import DeadlineKind, Reminder
 from removal.models.requests import (
     CLOSED_STATUSES,
@@ -30,12 +32,14 @@ __all__ = [
     "Candidate",
     "Channel",
     "DeadlineKind",
+    "DeletionReceipt",
     "DenialBasis",
     "ExtensionReason",
     "Face",
     "IdentityDoubt",
     "Photo",
     "PurgeJob",
+    "ReceiptCategory",
     "Reminder",
     "RemovalRequest",
     "RequestJurisdiction",

@@ -393,6 +393,6 @@ def completion_context(request: RemovalRequest, receipt: DeletionReceipt) -> dic
             )
             for entry in document["categories"]
         ],
-        "verify_url": f"{settings.PUBLIC_BASE_URL}{reverse('receipt_verify')}",
+        "verify_url": f"{settings.PUBLIC_BASE_URL}{reverse('removal:receipt_verify')}",
         "personal_data_erased_after_days": settings.REQUEST_PERSONAL_DATA_RETENTION_DAYS,
     }

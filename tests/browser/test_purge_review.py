@@ -37,7 +37,8 @@ def test_a_reviewer_confirms_the_subjects_photos_and_approves_the_purge(
 
     page.goto(f"{site}/staff-admin/removal/removalrequest/{verified_request.id}/change/")
     page.get_by_role("link", name="Review candidates and approve the purge").click()
-    expect(page.get_by_text("5 candidate faces: 0 the subject, 0 someone else, 5 not decided")).to_be_visible()
+    undecided = "5 candidate faces: 0 the subject, 0 someone else, 5 not decided"
+    expect(page.get_by_text(undecided)).to_be_visible()
     expect(page.get_by_text("1 flagged as look-alike")).to_be_visible()
     expect(page.get_by_text("Look-alike: 0.120 from other faces")).to_be_visible()
     headshot = page.get_by_alt_text("The subject's headshot (this view is recorded in the audit trail)")
@@ -51,7 +52,8 @@ def test_a_reviewer_confirms_the_subjects_photos_and_approves_the_purge(
     # The flagged one is looked at twice, and is the subject after all: decided by hand.
     page.locator(f"input[name='c-{flagged.id}'][value='confirmed']").check()
     page.get_by_role("button", name="Save decisions on this page").click()
-    expect(page.get_by_text("5 candidate faces: 5 the subject, 0 someone else, 0 not decided")).to_be_visible()
+    decided = "5 candidate faces: 5 the subject, 0 someone else, 0 not decided"
+    expect(page.get_by_text(decided)).to_be_visible()
     screenshot(page, "review-2-decided")
 
     page.get_by_role("button", name="Approve the purge").click()
@@ -63,6 +65,7 @@ def test_a_reviewer_confirms_the_subjects_photos_and_approves_the_purge(
     verified_request.refresh_from_db()
     assert verified_request.status == Status.COMPLETED
     assert set(Photo.objects.all()) == set(gallery.others)
-    actions = list(AuditEvent.objects.filter(object_id=str(verified_request.id)).values_list("action", flat=True))
+    events = AuditEvent.objects.filter(object_id=str(verified_request.id))
+    actions = list(events.values_list("action", flat=True))
     assert actions.count("request.candidates_decided") == 2
     assert "request.headshot_viewed" in actions and "request.approve_purge" in actions

@@ -295,6 +295,7 @@ class CeleryWorkers:
             "DJANGO_SECRET_KEY": os.environ["DJANGO_SECRET_KEY"],
             "VAULT_MASTER_KEYS": os.environ["VAULT_MASTER_KEYS"],
             "VAULT_BLIND_INDEX_KEY": os.environ["VAULT_BLIND_INDEX_KEY"],
+            "SIGNING_KEYS": os.environ["SIGNING_KEYS"],
             "DATABASE_URL": worker_database_url(),
             "REDIS_URL": settings.REDIS_URL,
             "CELERY_KEY_PREFIX": self.key_prefix,

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('removal', '0004_face_index'),
+        ('removal', '0005_deletion_receipts'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
