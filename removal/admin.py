@@ -104,7 +104,7 @@ _EXTRA_ACTIONS = {
 
 
 def _staff_action(name: str) -> StaffAction | None:
-    if name in services.MOVES:
+    if name in services.MOVES and not services.MOVES[name].by_system:
         move = services.MOVES[name]
         return StaffAction(
             label=move.label.lower(),
@@ -259,6 +259,8 @@ class RemovalRequestAdmin(admin.ModelAdmin):
         "extension",
         "assignee",
         "denial_basis",
+        "purge",
+        "deletion_receipt",
         "logged_by",
         "audit_trail",
     )
@@ -301,6 +303,27 @@ class RemovalRequestAdmin(admin.ModelAdmin):
                 for d in selectors.removal_request_deadlines(request=obj)
             ),
         )
+
+    @admin.display(description="purge")
+    def purge(self, obj: RemovalRequest) -> str:
+        progress = selectors.removal_request_purge_progress(request=obj)
+        if progress is None:
+            return "not approved yet"
+        failed = f", {progress.failed_jobs} job(s) failed" if progress.failed_jobs else ""
+        return format_html(
+            '{} of {} items deleted{} · <a href="{}">jobs and progress</a>',
+            progress.done,
+            progress.planned,
+            failed,
+            reverse("admin:removal_review", args=[obj.pk]),
+        )
+
+    @admin.display(description="deletion receipt")
+    def deletion_receipt(self, obj: RemovalRequest) -> str:
+        receipt = selectors.removal_request_receipt(request=obj)
+        if receipt is None:
+            return "not issued"
+        return format_html_join(", ", "{}: {}", ((label, items) for label, items in receipt.categories))
 
     @admin.display(description="extension")
     def extension(self, obj: RemovalRequest) -> str:

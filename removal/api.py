@@ -49,6 +49,11 @@ class DeadlineSerializer(serializers.Serializer):
     set_by = serializers.CharField()
 
 
+class PurgeProgressSerializer(serializers.Serializer):
+    done = serializers.IntegerField()
+    planned = serializers.IntegerField()
+
+
 class SubjectStatusSerializer(serializers.Serializer):
     reference = serializers.CharField()
     status = serializers.ChoiceField(choices=Status.choices)
@@ -58,6 +63,13 @@ class SubjectStatusSerializer(serializers.Serializer):
     email_confirmed = serializers.BooleanField()
     jurisdictions = serializers.ListField(child=serializers.CharField())
     deadlines = DeadlineSerializer(many=True)
+    purge_progress = PurgeProgressSerializer(
+        allow_null=True, help_text="Items deleted so far, while the purge runs; null otherwise."
+    )
+    receipt = serializers.CharField(
+        allow_null=True,
+        help_text="The signed deletion receipt (canonical JSON, docs/receipts.md) once completed; else null.",
+    )
 
 
 class StaffRequestSerializer(serializers.ModelSerializer):
@@ -178,6 +190,13 @@ def _subject_status(removal_request: RemovalRequest) -> dict[str, Any]:
         "email_confirmed": removal_request.email_confirmed_at is not None,
         "jurisdictions": [j.code for j in removal_request.jurisdictions.all()],
         "deadlines": [vars(d) for d in selectors.removal_request_deadlines(request=removal_request)],
+        "purge_progress": vars(progress)
+        if removal_request.status == Status.PURGING
+        and (progress := selectors.removal_request_purge_progress(request=removal_request))
+        else None,
+        "receipt": receipt.document
+        if (receipt := selectors.removal_request_receipt(request=removal_request))
+        else None,
     }
 
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from django.db.models import Count, Q, Sum
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from removal.deadlines import JURISDICTIONS
-from removal.models import RemovalRequest
+from removal.models import DeletionReceipt, PurgeJob, ReceiptCategory, RemovalRequest
 from vault.services import DataKeyShredded, sealer_for
 
 if TYPE_CHECKING:
@@ -112,3 +114,51 @@ def removal_request_deadlines(*, request: RemovalRequest) -> list[Deadline]:
         for kind, label, due, code in rows
         if due is not None and code in JURISDICTIONS
     ]
+
+
+@dataclass(frozen=True)
+class PurgeProgress:
+    done: int
+    planned: int
+    failed_jobs: int
+
+
+def removal_request_purge_progress(*, request: RemovalRequest) -> PurgeProgress | None:
+    """How far the purge got (items of every purge-phase job), or None before it was approved."""
+    totals = PurgeJob.objects.filter(request=request, phase=PurgeJob.Phase.PURGE).aggregate(
+        jobs=Count("id"),
+        done=Sum("done"),
+        planned=Sum("planned"),
+        failed=Count("id", filter=Q(status=PurgeJob.Status.FAILED)),
+    )
+    if not totals["jobs"]:
+        return None
+    return PurgeProgress(
+        done=totals["done"] or 0, planned=totals["planned"] or 0, failed_jobs=totals["failed"]
+    )
+
+
+@dataclass(frozen=True)
+class ReceiptSummary:
+    document: str
+    categories: list[tuple[StrOrPromise, int]]
+
+
+def removal_request_receipt(*, request: RemovalRequest) -> ReceiptSummary | None:
+    """The signed deletion receipt with its categories' labels, once the request is completed."""
+    receipt = DeletionReceipt.objects.filter(request_id=request.id).first()
+    if receipt is None:
+        return None
+    entries = json.loads(receipt.document)["categories"]
+    return ReceiptSummary(
+        document=receipt.document,
+        categories=[
+            (
+                ReceiptCategory(entry["category"]).label
+                if entry["category"] in ReceiptCategory.values
+                else entry["category"],
+                entry["items"],
+            )
+            for entry in entries
+        ],
+    )

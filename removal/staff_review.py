@@ -11,6 +11,7 @@ import io
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth.models import User
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -55,7 +56,10 @@ def review_view(model_admin: Any, request: HttpRequest, pk: str) -> HttpResponse
                     messages.success(request, f"{job.target}: retrying.")
             else:
                 changed = candidates_decide(
-                    request=obj, actor=actor, decisions=_posted_decisions(request, obj), user=request.user
+                    request=obj,
+                    actor=actor,
+                    decisions=_posted_decisions(request, obj),
+                    user=request.user if isinstance(request.user, User) else None,
                 )
                 messages.success(request, f"{changed} decision(s) recorded.")
         except services.InvalidRequest as exc:
@@ -96,10 +100,10 @@ def _posted_decisions(request: HttpRequest, obj: RemovalRequest) -> dict[int, st
         ids = Candidate.objects.filter(request=obj, **filters).values_list("id", flat=True)
         return dict.fromkeys(ids, decision)
     decisions: dict[int, str] = {}
-    for name, value in request.POST.items():
+    for name in request.POST:
         if name.startswith("c-"):
             try:
-                decisions[int(name[2:])] = value
+                decisions[int(name[2:])] = request.POST.get(name, "")
             except ValueError:
                 raise services.InvalidRequest({"candidates": ["Unknown candidate."]}) from None
     return decisions

@@ -148,6 +148,10 @@ def status_page(request: HttpRequest) -> HttpResponse:
         "last_attempt": identity_selectors.latest_verification(
             subject_ref=services.subject_ref(removal_request)
         ),
+        "progress": selectors.removal_request_purge_progress(request=removal_request)
+        if removal_request.status == Status.PURGING
+        else None,
+        "receipt": selectors.removal_request_receipt(request=removal_request),
     }
     return render(request, "removal/status.html", context)
 

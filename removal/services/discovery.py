@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from identity import selectors as identity_selectors
+from removal.audit import JsonValue
 from removal.candidates import DiscoveryPolicy, candidates_find
 from removal.models import Candidate, RemovalRequest, Right, Status
 from removal.search import get_search_backend
@@ -164,6 +165,7 @@ def candidates_decide(
             if current[candidate_id] != decision:
                 by_decision.setdefault(decision, []).append(candidate_id)
         for decision, ids in by_decision.items():
+            decided: list[JsonValue] = [*sorted(ids)]
             Candidate.objects.filter(id__in=ids).update(
                 decision=decision,
                 decided_by=user if decision != Candidate.Decision.PENDING else None,
@@ -174,6 +176,6 @@ def candidates_decide(
                 locked.id,
                 "candidates_decided",
                 actor=actor,
-                details={"decision": decision, "candidates": sorted(ids)},
+                details={"decision": decision, "candidates": decided},
             )
     return changed

@@ -18,6 +18,7 @@ through the review (`purge_approve`), which creates the jobs around the move.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -101,7 +102,7 @@ def _transition(
     move_name: str,
     *,
     actor: Actor,
-    details: dict[str, JsonValue] | None = None,
+    details: Mapping[str, JsonValue] | None = None,
     extra_fields: dict[str, object] | None = None,
 ) -> RemovalRequest:
     move = MOVES[move_name]
@@ -211,7 +212,7 @@ def removal_request_finish_discovery(*, request: RemovalRequest, actor: Actor) -
 
 
 def removal_request_approve_purge(
-    *, request: RemovalRequest, actor: Actor, details: dict[str, JsonValue] | None = None
+    *, request: RemovalRequest, actor: Actor, details: Mapping[str, JsonValue] | None = None
 ) -> RemovalRequest:
     """The status move only: `removal.services.purge.purge_approve` checks the review and creates the
     jobs around it."""

@@ -14,7 +14,6 @@ for the retention period.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -30,9 +29,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from notifications.services import message_create
-from removal.models import Candidate, DeletionReceipt, PurgeJob, ReceiptCategory, RemovalRequest, Status
+from removal.models import Candidate, PurgeJob, RemovalRequest, Status
 from removal.receipts import deletion_receipt_issue
 from removal.reminders import request_admin_url
+from removal.selectors import removal_request_receipt
 from removal.services.common import (
     SYSTEM,
     Actor,
@@ -53,6 +53,11 @@ def _enqueue(job_id: uuid.UUID | str, *, countdown: float = 0) -> None:
     from removal.tasks import run_purge_job
 
     run_purge_job.apply_async((str(job_id),), countdown=max(countdown, 0))
+
+
+def _enqueue_all(job_ids: list[uuid.UUID], *, countdown: float = 0) -> None:
+    for job_id in job_ids:
+        _enqueue(job_id, countdown=countdown)
 
 
 def _lease() -> timedelta:
@@ -82,7 +87,7 @@ def purge_approve(*, request: RemovalRequest, actor: Actor) -> list[PurgeJob]:
             details={"jobs": len(jobs), "photos": len(PurgeContext(request=locked).confirmed_photo_ids)},
         )
         due = [job.id for job in jobs if job.status == PurgeJob.Status.PENDING and job.next_attempt_at]
-        transaction.on_commit(lambda: [_enqueue(job_id) for job_id in due])
+        transaction.on_commit(lambda: _enqueue_all(due))
         # Nothing to delete anywhere (no photo confirmed, no headshot): complete at once.
         _complete_if_all_done(request_id=locked.id)
     return jobs
@@ -314,12 +319,12 @@ def _complete_if_all_done(*, request_id: uuid.UUID) -> bool:
         return False
     now = timezone.now()
     request = removal_request_complete_purge(request=request, actor=SYSTEM)
-    receipt = deletion_receipt_issue(
+    deletion_receipt_issue(
         request=request,
         categories=[(job.category, job.planned) for job in jobs if job.phase == PurgeJob.Phase.PURGE],
         completed_at=now,
     )
-    notify_subject(request=request, template="completion", context=completion_context(request, receipt))
+    notify_subject(request=request, template="completion", context=completion_context(request))
     erase_at = now + timedelta(days=settings.REQUEST_PERSONAL_DATA_RETENTION_DAYS)
     waiting = [
         job.id
@@ -330,7 +335,7 @@ def _complete_if_all_done(*, request_id: uuid.UUID) -> bool:
     delay = (erase_at - now).total_seconds()
     if delay <= settings.PURGE_SWEEP_SECONDS:
         # Due (almost) at once: wake them now. Later ones are the sweeper's when their time comes.
-        transaction.on_commit(lambda: [_enqueue(job_id, countdown=delay) for job_id in waiting])
+        transaction.on_commit(lambda: _enqueue_all(waiting, countdown=delay))
     return True
 
 
@@ -378,21 +383,14 @@ def purge_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
     return len(due)
 
 
-def completion_context(request: RemovalRequest, receipt: DeletionReceipt) -> dict[str, object]:
+def completion_context(request: RemovalRequest) -> dict[str, object]:
     """What the completion notice shows: the receipt, what it lists, where to check it."""
-    document = json.loads(receipt.document)
+    receipt = removal_request_receipt(request=request)
+    assert receipt is not None, "issued in the same transaction, just before"
     return {
         "receipt": receipt.document,
         # Lazy labels: the notice is rendered in the subject's language, not the worker's.
-        "categories": [
-            (
-                ReceiptCategory(entry["category"]).label
-                if entry["category"] in ReceiptCategory.values
-                else entry["category"],
-                entry["items"],
-            )
-            for entry in document["categories"]
-        ],
+        "categories": receipt.categories,
         "verify_url": f"{settings.PUBLIC_BASE_URL}{reverse('removal:receipt_verify')}",
         "personal_data_erased_after_days": settings.REQUEST_PERSONAL_DATA_RETENTION_DAYS,
     }

@@ -95,11 +95,23 @@ def test_deny_needs_a_basis_in_the_admin_too(staff_client: Any, removal_request:
 
 
 def test_an_illegal_move_in_the_admin_changes_nothing(staff_client: Any, removal_request: Any) -> None:
+    url = reverse("admin:removal_move", args=[removal_request.id, "withdraw"])
+    RemovalRequest.objects.filter(id=removal_request.id).update(status=Status.PURGING)
+    response = staff_client.post(url, follow=True)
+    assert "cannot withdraw a request that is purging" in response.content.decode()
+    removal_request.refresh_from_db()
+    assert removal_request.status == Status.PURGING
+
+
+def test_the_admin_offers_no_button_for_the_services_own_moves(
+    staff_client: Any, removal_request: Any
+) -> None:
+    RemovalRequest.objects.filter(id=removal_request.id).update(status=Status.PURGING)
     url = reverse("admin:removal_move", args=[removal_request.id, "complete_purge"])
     response = staff_client.post(url, follow=True)
-    assert "cannot complete purge a request that is received" in response.content.decode()
+    assert "Unknown action &#x27;complete_purge&#x27;." in response.content.decode()
     removal_request.refresh_from_db()
-    assert removal_request.status == Status.RECEIVED
+    assert removal_request.status == Status.PURGING
 
 
 def test_staff_log_a_request_received_by_post(

@@ -16,12 +16,12 @@ from django.core.files.storage import default_storage
 from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
-from removal.receipts import receipt_verify
 
 from identity import selectors as identity_selectors
 from notifications.models import Message
 from removal import services
 from removal.models import AuditEvent, Candidate, Face, Photo, PurgeJob, RemovalRequest, Status
+from removal.receipts import receipt_verify
 from removal.selectors import removal_request_pii
 from removal.services.common import subject_ref
 from removal.services.discovery import candidates_decide, removal_request_discover
@@ -184,6 +184,7 @@ def test_a_failing_step_retries_with_backoff_and_then_fails_the_job_alerts_staff
             job.refresh_from_db()
             if job.status == "pending":
                 # Exponential backoff with jitter: the next try is in the future, not now.
+                assert job.next_attempt_at is not None
                 assert job.next_attempt_at > timezone.now() + timedelta(seconds=10)
 
     assert statuses == ["pending", "pending", "failed"]
@@ -245,7 +246,8 @@ def test_a_job_that_must_wait_does_not_use_up_an_attempt(
     job = next(j for j in _approve_without_running(reviewed, reviewer) if j.target == "photo_files")
     assert purge_job_run(job_id=job.id) == "pending"
     job.refresh_from_db()
-    assert job.attempts == 0 and job.next_attempt_at > timezone.now() + timedelta(seconds=100)
+    assert job.attempts == 0 and job.next_attempt_at is not None
+    assert job.next_attempt_at > timezone.now() + timedelta(seconds=100)
 
 
 def test_the_sweeper_wakes_jobs_whose_worker_died_and_jobs_whose_message_was_lost(
@@ -275,6 +277,7 @@ def test_the_request_personal_data_is_shredded_after_its_retention_once_the_outb
         purge_approve(request=reviewed, actor=services.Actor.staff(reviewer))
     job = PurgeJob.objects.get(request=reviewed, target="personal_data")
     assert job.status == "pending"
+    assert job.next_attempt_at is not None
     assert timedelta(days=29) < job.next_attempt_at - timezone.now() <= timedelta(days=30)
     assert purge_sweep() == 0  # not due
 

@@ -3,6 +3,7 @@ are refused and change nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -60,7 +61,7 @@ def _target(move: str, status: Status, right: Right) -> Status | None:
 
 # The bare status moves, called directly: staff reach the system's moves only through the service's
 # own work (discovery, the purge), and approval through the review (tests/removal/test_purge.py).
-_DIRECT = {
+_DIRECT: dict[str, Callable[..., RemovalRequest]] = {
     "start_discovery": services.removal_request_start_discovery,
     "finish_discovery": services.removal_request_finish_discovery,
     "approve_purge": services.removal_request_approve_purge,
