@@ -15,14 +15,25 @@ import pytest
 from django.core.files.storage import default_storage
 from django.db import connection
 from django.test import override_settings
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from identity import selectors as identity_selectors
 from notifications.models import Message
 from removal import services
-from removal.models import AuditEvent, Candidate, Face, Photo, PurgeJob, RemovalRequest, Status
+from removal.models import (
+    AuditEvent,
+    Candidate,
+    DeletionReceipt,
+    Face,
+    Photo,
+    PurgeJob,
+    RemovalRequest,
+    Status,
+)
 from removal.receipts import receipt_verify
-from removal.selectors import removal_request_pii
+from removal.selectors import hash_status_token, removal_request_pii
 from removal.services.common import subject_ref
 from removal.services.discovery import candidates_decide, removal_request_discover
 from removal.services.purge import purge_approve, purge_job_retry, purge_job_run, purge_sweep
@@ -341,3 +352,34 @@ def test_job_rows_and_task_arguments_hold_no_personal_data(
         rows = repr(cursor.fetchall())
     for needle in (pii.name, pii.email, *(p.source_url for p in Photo.objects.all())):
         assert needle not in rows
+
+
+def _status_token(request: RemovalRequest) -> str:
+    token = "a-status-link-secret-for-this-test"
+    RemovalRequest.objects.filter(id=request.id).update(status_token_hash=hash_status_token(token))
+    return token
+
+
+def test_the_subject_follows_the_purge_and_gets_the_receipt_on_the_status_page_and_api(
+    reviewed: RemovalRequest, reviewer: Any, client: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    token = _status_token(reviewed)
+    jobs = {job.target: job for job in _approve_without_running(reviewed, reviewer)}
+    purge_job_run(job_id=jobs["photo_files"].id)
+
+    page = client.get(reverse("removal:status"), {"t": token}).content.decode()
+    assert "Deleted so far: 5 of 16 items." in page
+    api = client.get(reverse("removal:api_status"), HTTP_X_STATUS_TOKEN=token).json()
+    assert api["purge_progress"] == {"done": 5, "planned": 16} and api["receipt"] is None
+
+    with django_capture_on_commit_callbacks(execute=True):
+        for target in ("thumbnail_files", "face_records", "headshot"):
+            purge_job_run(job_id=jobs[target].id)
+
+    page = client.get(reverse("removal:status"), {"t": token}).content.decode()
+    receipt = DeletionReceipt.objects.get(request=reviewed)
+    assert "Your deletion receipt" in page and "Photos: 5" in page
+    assert escape(receipt.document) in page
+    api = client.get(reverse("removal:api_status"), HTTP_X_STATUS_TOKEN=token).json()
+    assert api["status"] == "completed" and api["purge_progress"] is None
+    assert api["receipt"] == receipt.document
