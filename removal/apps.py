@@ -8,4 +8,4 @@ class RemovalConfig(AppConfig):
     verbose_name = "Removal requests"
 
     def ready(self) -> None:
-        from removal import checks  # noqa: F401  (registers the deadline-policy check)
+        from removal import checks  # noqa: F401  (registers the deadline-policy and purge-target checks)

@@ -21,3 +21,32 @@ def check_deadline_policy(app_configs: Any, **kwargs: Any) -> list[Error]:
             )
         ]
     return []
+
+
+@register()
+def check_purge_targets(app_configs: Any, **kwargs: Any) -> list[Error]:
+    """A target that cannot be loaded would fail every purge at approval: refuse to start instead."""
+    import re
+
+    from removal.targets import purge_targets
+
+    try:
+        targets = purge_targets()
+    except (ImportError, TypeError, ValueError) as exc:
+        return [
+            Error(
+                f"PURGE_TARGETS / PURGE_EXTRA_TARGETS: {exc}",
+                hint="Name removal.targets.PurgeTarget subclasses by dotted path (docs/purge.md).",
+                id="removal.E002",
+            )
+        ]
+    # The category is a code in the signed receipt: lower-case letters, digits and underscores.
+    return [
+        Error(
+            f"purge target {name!r}: category {target.category!r} is not a receipt category code",
+            hint="Use lower-case letters, digits and underscores, starting with a letter (at most 40).",
+            id="removal.E003",
+        )
+        for name, target in targets.items()
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", target.category)
+    ]

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from removal.checks import check_deadline_policy
+from removal.checks import check_deadline_policy, check_purge_targets
+from removal.targets import PurgeTarget
 from vault.checks import check_vault_keys
 
 
@@ -18,3 +19,25 @@ def test_malformed_vault_keys_stop_the_service_from_starting(settings: Any) -> N
     settings.VAULT_MASTER_KEYS = "k1:short"
     settings.VAULT_BLIND_INDEX_KEY = "!!"
     assert [e.id for e in check_vault_keys(None)] == ["vault.E001", "vault.E002"]
+
+
+class _BadCategory(PurgeTarget):
+    name = "bad_category"
+    category = "Photos of Me"
+
+
+def test_a_purge_target_that_cannot_be_loaded_stops_the_service(settings: Any) -> None:
+    # The registry is cached per list of paths: another list is loaded afresh.
+    settings.PURGE_EXTRA_TARGETS = ["removal.targets.face_index.NoSuchTarget"]
+    [error] = check_purge_targets(None)
+    assert error.id == "removal.E002" and "NoSuchTarget" in error.msg
+
+
+def test_a_purge_target_whose_category_is_not_a_receipt_code_stops_the_service(settings: Any) -> None:
+    settings.PURGE_EXTRA_TARGETS = ["tests.removal.test_checks._BadCategory"]
+    [error] = check_purge_targets(None)
+    assert error.id == "removal.E003" and "Photos of Me" in error.msg
+
+
+def test_the_built_in_purge_targets_pass_the_check() -> None:
+    assert check_purge_targets(None) == []
