@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.core.checks import Error, register
@@ -26,8 +27,7 @@ def check_deadline_policy(app_configs: Any, **kwargs: Any) -> list[Error]:
 @register()
 def check_purge_targets(app_configs: Any, **kwargs: Any) -> list[Error]:
     """A target that cannot be loaded would fail every purge at approval: refuse to start instead."""
-    import re
-
+    # Imported when checked: the registry imports the services, which need the app registry ready.
     from removal.targets import purge_targets
 
     try:
