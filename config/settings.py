@@ -263,7 +263,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # Django logs request bodies nowhere, but 4xx warnings name the path, which holds status tokens.
-    "loggers": {"django.request": {"level": "ERROR"}},
+    # At DEBUG urllib3 logs each connection's host and request line: a webhook URL may hold a token.
+    "loggers": {"django.request": {"level": "ERROR"}, "urllib3": {"level": "WARNING"}},
 }
 
 CELERY_BEAT_SCHEDULE = {
@@ -319,10 +320,14 @@ PURGE_TARGETS = [
     "removal.targets.face_index.PhotoFiles",
     "removal.targets.face_index.ThumbnailFiles",
     "removal.targets.face_index.FaceRecords",
+    "removal.targets.downstream.DownstreamRecipients",
     "removal.targets.subject.Headshot",
     "removal.targets.subject.PersonalData",
 ]
 PURGE_EXTRA_TARGETS = env.list("PURGE_EXTRA_TARGETS", default=[])
+# Per webhook POST to a downstream recipient (connect, and each read); no answer in time is a failed
+# attempt, retried with the job's backoff.
+DOWNSTREAM_WEBHOOK_TIMEOUT_SECONDS = env.float("DOWNSTREAM_WEBHOOK_TIMEOUT_SECONDS", default=10)
 PURGE_MAX_ATTEMPTS = env.int("PURGE_MAX_ATTEMPTS", default=8)
 PURGE_RETRY_BASE_SECONDS = env.int("PURGE_RETRY_BASE_SECONDS", default=30)
 # A running job's lease; renewed after every batch. A worker that dies holds its job this long.

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from notifications.models import Message
 from vault.services import sealer_for
@@ -41,3 +43,30 @@ def messages_unsent(*, about: str) -> bool:
     return Message.objects.filter(
         about=about, status__in=(Message.Status.PENDING, Message.Status.SENDING)
     ).exists()
+
+
+@dataclass(frozen=True)
+class MessageDelivery:
+    status: Message.Status
+    attempts: int
+    sent_at: datetime | None
+    next_attempt_at: datetime
+    last_error: str
+
+
+def message_delivery(*, message_id: uuid.UUID | str) -> MessageDelivery | None:
+    """Where one message's delivery stands, for a caller waiting on it; None if it is gone."""
+    row = (
+        Message.objects.filter(id=message_id)
+        .values("status", "attempts", "sent_at", "next_attempt_at", "last_error")
+        .first()
+    )
+    if row is None:
+        return None
+    return MessageDelivery(
+        status=Message.Status(row["status"]),
+        attempts=row["attempts"],
+        sent_at=row["sent_at"],
+        next_attempt_at=row["next_attempt_at"],
+        last_error=row["last_error"],
+    )

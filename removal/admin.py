@@ -34,7 +34,9 @@ from removal.models import (
     JURISDICTION_CHOICES,
     OPEN_STATUSES,
     AuditEvent,
+    DownstreamRecipient,
     PurgeJob,
+    RecipientNotice,
     Reminder,
     RemovalRequest,
     Status,
@@ -212,6 +214,39 @@ class ReminderInline(admin.TabularInline):
         return False
 
 
+class RecipientNoticeInline(admin.TabularInline):
+    """Evidence that each downstream recipient was told (Art. 19 / §7022): outcomes, never the payload."""
+
+    model = RecipientNotice
+    extra = 0
+    can_delete = False
+    fields = ("recipient", "status", "attempts", "answer", "last_attempt_at", "delivered_at", "response")
+    readonly_fields = fields
+    ordering = ("created_at",)
+    verbose_name_plural = "downstream notices"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RecipientNotice]:
+        return super().get_queryset(request).select_related("recipient")
+
+    @admin.display(description="answer")
+    def answer(self, obj: RecipientNotice) -> str:
+        if obj.message_id:
+            return f"outbox message {obj.message_id}" + (f" ({obj.last_error})" if obj.last_error else "")
+        if obj.last_status_code:
+            return f"HTTP {obj.last_status_code}"
+        return obj.last_error or "-"
+
+    @admin.display(description="response SHA-256")
+    def response(self, obj: RecipientNotice) -> str:
+        return obj.response_sha256 or "-"
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(RemovalRequest)
 class RemovalRequestAdmin(admin.ModelAdmin):
     list_display = (
@@ -239,7 +274,7 @@ class RemovalRequestAdmin(admin.ModelAdmin):
     date_hierarchy = "received_at"
     list_per_page = 50
     change_form_template = "admin/removal/removalrequest/change_form.html"
-    inlines = [ReminderInline]
+    inlines = [ReminderInline, RecipientNoticeInline]
     actions = ["assign_to_me", "unassign"]
     fields = (
         "reference",
@@ -660,3 +695,73 @@ class PurgeJobAdmin(admin.ModelAdmin):
             purge_job_retry(job=job, actor=actor) for job in queryset.filter(status=PurgeJob.Status.FAILED)
         )
         self.message_user(request, f"{retried} job(s) retrying.")
+
+
+class DownstreamRecipientForm(forms.ModelForm):
+    endpoint_url = forms.URLField(
+        label="Endpoint URL",
+        required=False,
+        assume_scheme="https",
+        max_length=DownstreamRecipient._meta.get_field("endpoint_url").max_length,
+        help_text="HTTPS URL the signed notice is POSTed to.",
+    )
+    # Write-only: the stored secret is never rendered back, not even masked.
+    secret = forms.CharField(
+        label="New secret",
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Webhooks only. Type the shared secret to set or rotate it; leave empty to keep the "
+        "current one. It is stored sealed and never shown again.",
+    )
+
+    class Meta:
+        model = DownstreamRecipient
+        fields = ("name", "kind", "endpoint_url", "email", "active")
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
+        # The service's own checks, shown beside the inputs rather than as an error page on save.
+        proposed = DownstreamRecipient(
+            kind=cleaned.get("kind") or "",
+            endpoint_url=cleaned.get("endpoint_url") or "",
+            email=cleaned.get("email") or "",
+            secret_enc=self.instance.secret_enc,
+        )
+        add_service_errors(
+            self, services.downstream_recipient_errors(recipient=proposed, secret=cleaned.get("secret", ""))
+        )
+        return cleaned
+
+
+@admin.register(DownstreamRecipient)
+class DownstreamRecipientAdmin(admin.ModelAdmin):
+    """Who is told about erasures. Deactivate rather than delete: sent notices keep pointing here."""
+
+    form = DownstreamRecipientForm
+    list_display = ("name", "kind", "destination", "active", "secret_status", "created_at")
+    list_filter = ("kind", "active")
+    search_fields = ("name",)
+    fields = ("name", "kind", "endpoint_url", "email", "secret", "secret_status", "active", "created_at")
+    readonly_fields = ("secret_status", "created_at")
+
+    @admin.display(description="destination")
+    def destination(self, obj: DownstreamRecipient) -> str:
+        return obj.endpoint_url if obj.kind == DownstreamRecipient.Kind.WEBHOOK else obj.email
+
+    @admin.display(description="secret")
+    def secret_status(self, obj: DownstreamRecipient) -> str:
+        if obj.secret_set_at:
+            return f"set {obj.secret_set_at:%Y-%m-%d %H:%M}"
+        return "not set"
+
+    def save_model(
+        self, request: HttpRequest, obj: DownstreamRecipient, form: forms.ModelForm, change: bool
+    ) -> None:
+        secret = form.cleaned_data.get("secret", "")
+        services.downstream_recipient_save(
+            recipient=obj, actor=services.Actor.staff(request.user), secret=secret
+        )
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

@@ -18,7 +18,7 @@ from removal.receipts import RECEIPT_MAX_BYTES
 from removal.services import NAME_MAX_LENGTH, StaffIdentityFinding
 
 
-def add_service_errors(form: forms.Form, errors: dict[str, list[str]]) -> None:
+def add_service_errors(form: forms.BaseForm, errors: dict[str, list[str]]) -> None:
     """Show a service's refusal on the form: on the field it names, else above the form."""
     for field, messages in errors.items():
         for message in messages:

@@ -14,7 +14,14 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from removal.deadlines import JURISDICTIONS
-from removal.models import DeletionReceipt, PurgeJob, ReceiptCategory, RemovalRequest
+from removal.models import (
+    DeletionReceipt,
+    DownstreamRecipient,
+    PurgeJob,
+    ReceiptCategory,
+    RecipientNotice,
+    RemovalRequest,
+)
 from vault.services import DataKeyShredded, sealer_for
 
 if TYPE_CHECKING:
@@ -22,6 +29,8 @@ if TYPE_CHECKING:
 
 # The associated data names this table: every sealed request column is opened and sealed with it.
 REQUEST_TABLE = RemovalRequest._meta.db_table
+RECIPIENT_TABLE = DownstreamRecipient._meta.db_table
+NOTICE_TABLE = RecipientNotice._meta.db_table
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,25 @@ def removal_request_pii(*, request: RemovalRequest) -> SubjectPII:
     return SubjectPII(
         name=sealer.open(request.name_enc, table=REQUEST_TABLE, column="name_enc", row_id=request.id),
         email=sealer.open(request.email_enc, table=REQUEST_TABLE, column="email_enc", row_id=request.id),
+    )
+
+
+def downstream_recipient_secret(*, recipient: DownstreamRecipient) -> str:
+    """The webhook's HMAC secret, for signing only: it is never shown back to anyone."""
+    if recipient.secret_enc is None:
+        raise ValueError("this recipient has no secret set")
+    return sealer_for(recipient.data_key).open(
+        recipient.secret_enc, table=RECIPIENT_TABLE, column="secret_enc", row_id=recipient.id
+    )
+
+
+def recipient_notice_payload(*, notice: RecipientNotice) -> bytes:
+    """The notice's JSON body, byte for byte as planned (every retry sends the same bytes).
+
+    Raises vault.services.DataKeyShredded once the request's personal data was erased.
+    """
+    return sealer_for(notice.request.data_key).open_bytes(
+        notice.payload_enc, table=NOTICE_TABLE, column="payload_enc", row_id=notice.id
     )
 
 

@@ -1,10 +1,11 @@
 """Removal's tables: requests (`requests.py`), the audit chain (`audit.py`), reminders (`reminders.py`),
 the face index (`face_index.py`), discovery candidates and purge jobs (`purge.py`), deletion receipts
-(`receipts.py`)."""
+(`receipts.py`), downstream recipients and the notices sent to them (`downstream.py`)."""
 
 from __future__ import annotations
 
 from removal.models.audit import AuditEvent
+from removal.models.downstream import DownstreamRecipient, RecipientNotice
 from removal.models.face_index import Face, Photo
 from removal.models.purge import Candidate, PurgeJob
 from removal.models.receipts import DeletionReceipt, ReceiptCategory
@@ -34,12 +35,14 @@ __all__ = [
     "DeadlineKind",
     "DeletionReceipt",
     "DenialBasis",
+    "DownstreamRecipient",
     "ExtensionReason",
     "Face",
     "IdentityDoubt",
     "Photo",
     "PurgeJob",
     "ReceiptCategory",
+    "RecipientNotice",
     "Reminder",
     "RemovalRequest",
     "RequestJurisdiction",

@@ -5,12 +5,14 @@
 - `deadlines.py`: deadlines at intake, the identity clock, extensions
 - `verification.py`: proportionate identity evidence, the subject's attempts, staff decisions
 - `common.py`: actors, errors, the audit helper, mail to the subject
+- `downstream.py`: the recipients told about erasures (GDPR Art. 19, CCPA §7022(b)(3))
 """
 
 from __future__ import annotations
 
 from removal.services.common import SUBJECT, SYSTEM, Actor, IllegalTransition, InvalidRequest, normalise_email
 from removal.services.deadlines import removal_request_extend, removal_request_record_identity_received
+from removal.services.downstream import downstream_recipient_errors, downstream_recipient_save
 from removal.services.intake import (
     NAME_MAX_LENGTH,
     IntakeResult,
@@ -63,6 +65,8 @@ __all__ = [
     "attempts_left",
     "blind_index",
     "confirmation_url",
+    "downstream_recipient_errors",
+    "downstream_recipient_save",
     "evidence_required",
     "normalise_email",
     "removal_request_approve_purge",

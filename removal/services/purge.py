@@ -42,7 +42,7 @@ from removal.services.common import (
     notify_subject,
 )
 from removal.services.lifecycle import removal_request_approve_purge, removal_request_complete_purge
-from removal.targets import NotYet, PurgeContext, purge_target, purge_targets
+from removal.targets import NotYet, PurgeContext, PurgeTarget, purge_target, purge_targets
 
 logger = logging.getLogger(__name__)
 
@@ -144,15 +144,27 @@ def purge_job_run(*, job_id: uuid.UUID | str) -> PurgeJob.Status | None:
                 # Stay well inside the task time limit: hand the rest to a fresh task.
                 return _release(job=job, token=token, delay=0)
             batch = job.plan[job.done : job.done + target.batch_size]
+            waiting: NotYet | None = None
             with transaction.atomic():
-                target.purge(ctx, batch)
+                try:
+                    target.purge(ctx, batch)
+                except NotYet as exc:
+                    # Waiting is not failing: what the target wrote before deciding to wait (the
+                    # outbox message it now waits for) commits; the batch stays where it is.
+                    waiting = exc
                 advanced = PurgeJob.objects.filter(
                     id=job.id, lease_token=token, status=PurgeJob.Status.RUNNING, done=job.done
-                ).update(done=job.done + len(batch), failed=0, lease_expires_at=timezone.now() + _lease())
+                ).update(
+                    done=job.done + (0 if waiting is not None else len(batch)),
+                    failed=0,
+                    lease_expires_at=timezone.now() + _lease(),
+                )
                 if not advanced:
                     # Our lease expired and another worker took the job over: roll back and leave it
                     # to them (they purge the same batch; purging twice is harmless).
                     raise _LeaseLost
+            if waiting is not None:
+                raise waiting
             job.done += len(batch)
         left = target.remaining(ctx, job.plan)
         if left:
@@ -162,8 +174,19 @@ def purge_job_run(*, job_id: uuid.UUID | str) -> PurgeJob.Status | None:
     except NotYet as wait:
         return _release(job=job, token=token, delay=wait.seconds)
     except Exception as exc:
+        _target_failure_record(target=target, ctx=ctx, error=exc)
         return _record_failure(job=job, token=token, error=exc)
     return _finish(job=job, token=token)
+
+
+def _target_failure_record(*, target: PurgeTarget, ctx: PurgeContext, error: Exception) -> None:
+    """Let the target keep evidence its rolled-back batch lost (a recipient's HTTP status)."""
+    try:
+        with transaction.atomic():
+            target.purge_failed(ctx, error)
+    except Exception as exc:
+        # The job's own failure record matters more: note this one and carry on.
+        logger.warning("purge target %s could not record its failure: %s", target.name, type(exc).__name__)
 
 
 class _LeaseLost(Exception):

@@ -10,8 +10,12 @@ A target answers three questions about one approved request:
 - `purge(ctx, items)`: delete these items (one batch of the plan, at most `batch_size`). Must be
   idempotent: after a crash the same batch is purged again, and an item already gone is success.
   Runs inside a transaction that also records the progress, so database deletions commit with it.
-  Raise to fail the batch (the job retries with backoff); raise `NotYet` to wait without using up an
-  attempt (a message still in the outbox, say).
+  Raise to fail the batch (the job retries with backoff): the batch's database writes roll back.
+  Raise `NotYet` to wait without using up an attempt (a message still in the outbox, say): the batch
+  is not advanced, but what `purge` wrote before raising it commits (the outbox message it waits for).
+- `purge_failed(ctx, error)` (optional): called in a fresh transaction after a failed batch rolled
+  back, with the exception `purge` raised, to keep evidence of what happened outside the database
+  (a recipient answered 500). The default does nothing.
 - `remaining(ctx, items)`: which of the planned items are still there? The job is done only when
   this returns nothing.
 
@@ -103,6 +107,9 @@ class PurgeTarget:
 
     def remaining(self, ctx: PurgeContext, items: Sequence[str]) -> list[str]:
         raise NotImplementedError
+
+    def purge_failed(self, ctx: PurgeContext, error: Exception) -> None:
+        """Keep evidence of a failed batch that its rollback undid. Most targets have none."""
 
 
 @cache
