@@ -114,15 +114,17 @@ def endpoint() -> Iterator[Endpoint]:
 
 @pytest.fixture
 def completions(monkeypatch: pytest.MonkeyPatch) -> list[uuid.UUID]:
-    """Requests whose completion a finished job asked for (the receipt module is not on this branch).
+    """Requests whose completion a finished job asked for (the real check runs too: with the other
+    jobs still waiting, the request stays in `purging`).
 
     Approval asks too (in case there is nothing to purge anywhere); `_approve` forgets that call.
     """
     calls: list[uuid.UUID] = []
+    real = purge_service._complete_if_all_done
 
     def record(*, request_id: uuid.UUID) -> bool:
         calls.append(request_id)
-        return False
+        return real(request_id=request_id)
 
     monkeypatch.setattr(purge_service, "_complete_if_all_done", record)
     return calls

@@ -42,7 +42,10 @@ from vault import signing
 
 pytestmark = pytest.mark.django_db
 
-PURGE_TARGETS = ("photo_files", "thumbnail_files", "face_records", "headshot")
+PURGE_TARGETS = ("photo_files", "thumbnail_files", "face_records", "downstream_recipients", "headshot")
+# Jobs with something to do in these tests: no downstream recipient is configured here (see
+# tests/removal/test_downstream.py), so that job is planned empty and done at approval.
+BUSY_TARGETS = ("photo_files", "thumbnail_files", "face_records", "headshot")
 
 
 def _events(request: RemovalRequest, action: str) -> list[dict[str, Any]]:
@@ -100,11 +103,12 @@ def test_approval_creates_one_job_per_target_with_its_plan(
     assert sorted(jobs["thumbnail_files"].plan) == sorted(p.thumbnail_key for p in subject)
     assert sorted(jobs["face_records"].plan) == sorted(str(p.id) for p in subject)
     assert len(jobs["headshot"].plan) == 1
-    assert all(jobs[name].status == "pending" and jobs[name].next_attempt_at for name in PURGE_TARGETS)
+    assert all(jobs[name].status == "pending" and jobs[name].next_attempt_at for name in BUSY_TARGETS)
+    assert (jobs["downstream_recipients"].status, jobs["downstream_recipients"].planned) == ("done", 0)
     # The request's own personal data waits for the completion (and its retention period).
     assert jobs["personal_data"].phase == "after_completion" and jobs["personal_data"].next_attempt_at is None
     [approved] = _events(reviewed, "approve_purge")
-    assert approved["jobs"] == 5 and approved["photos"] == len(subject)
+    assert approved["jobs"] == 6 and approved["photos"] == len(subject)
 
 
 def test_the_purge_deletes_the_subjects_photos_and_headshot_and_keeps_everyone_elses(
@@ -126,12 +130,13 @@ def test_the_purge_deletes_the_subjects_photos_and_headshot_and_keeps_everyone_e
     assert [
         (j.target, j.status, j.done) for j in PurgeJob.objects.filter(phase="purge").order_by("target")
     ] == [
+        ("downstream_recipients", "done", 0),
         ("face_records", "done", 5),
         ("headshot", "done", 1),
         ("photo_files", "done", 5),
         ("thumbnail_files", "done", 5),
     ]
-    assert sorted(e["target"] for e in _events(reviewed, "purge_job_done")) == sorted(PURGE_TARGETS)
+    assert sorted(e["target"] for e in _events(reviewed, "purge_job_done")) == sorted(BUSY_TARGETS)
 
 
 def test_the_completion_notice_carries_a_receipt_that_verifies(
@@ -145,7 +150,13 @@ def test_the_completion_notice_carries_a_receipt_that_verifies(
     check = receipt_verify(document, public_keys=signing.configured_public_keys())
     assert check.valid and check.contents is not None
     assert check.contents.reference == reviewed.reference
-    assert dict(check.contents.categories) == {"photos": 5, "thumbnails": 5, "face_records": 5, "headshot": 1}
+    assert dict(check.contents.categories) == {
+        "photos": 5,
+        "thumbnails": 5,
+        "face_records": 5,
+        "headshot": 1,
+        "downstream_notices": 0,
+    }
     # Nothing of the subject's photos is in it: no storage key, no photo id, no URL.
     for photo in Photo.objects.all():
         assert str(photo.id) not in document and photo.storage_key not in document
@@ -328,6 +339,7 @@ def test_approving_with_nothing_confirmed_still_destroys_the_headshot_and_comple
         "photo_files": 0,
         "thumbnail_files": 0,
         "face_records": 0,
+        "downstream_recipients": 0,
         "headshot": 1,
     }
 
@@ -345,7 +357,7 @@ def test_job_rows_and_task_arguments_hold_no_personal_data(
     with django_capture_on_commit_callbacks(execute=True):
         jobs = _approve_without_running(reviewed, reviewer)
 
-    assert sorted(sent) == sorted((str(job.id),) for job in jobs if job.target in PURGE_TARGETS)
+    assert sorted(sent) == sorted((str(job.id),) for job in jobs if job.target in BUSY_TARGETS)
     pii = removal_request_pii(request=reviewed)
     with connection.cursor() as cursor:
         cursor.execute("SELECT * FROM removal_purgejob")
