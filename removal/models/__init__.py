@@ -1,5 +1,6 @@
 """Removal's tables: requests (`requests.py`), the audit chain (`audit.py`), reminders (`reminders.py`),
-the face index (`face_index.py`), discovery candidates and purge jobs (`purge.py`)."""
+the face index (`face_index.py`), discovery candidates and purge jobs (`purge.py`), opt-in suppression
+templates (`suppression.py`)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from removal.models.requests import (
     Status,
     SubjectAsk,
 )
+from removal.models.suppression import SuppressionEntry, SuppressionKey
 
 __all__ = [
     "CLOSED_STATUSES",
@@ -42,4 +44,6 @@ __all__ = [
     "Right",
     "Status",
     "SubjectAsk",
+    "SuppressionEntry",
+    "SuppressionKey",
 ]

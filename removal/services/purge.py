@@ -32,6 +32,7 @@ from removal.models import Candidate, PurgeJob, RemovalRequest, Status
 from removal.reminders import request_admin_url
 from removal.services.common import SYSTEM, Actor, IllegalTransition, InvalidRequest, audit_request_event
 from removal.services.lifecycle import removal_request_approve_purge, removal_request_complete_purge
+from removal.services.suppression import suppression_entry_create
 from removal.targets import NotYet, PurgeContext, purge_target, purge_targets
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,10 @@ def purge_approve(*, request: RemovalRequest, actor: Actor) -> list[PurgeJob]:
                     ]
                 }
             )
+        # --- Suppression hook (h-suppression): with the subject's consent, their minimised template
+        # is made from the headshot here, in the approving transaction, before the purge destroys it.
+        suppression_entry_create(request=locked)
+        # --- end of suppression hook
         jobs = _jobs_create(request=locked)
         removal_request_approve_purge(
             request=locked,
