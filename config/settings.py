@@ -342,3 +342,12 @@ CELERY_BEAT_SCHEDULE["sweep-purge"] = {
     "task": "removal.tasks.sweep_purge",
     "schedule": PURGE_SWEEP_SECONDS,
 }
+# Suppression (opt-in, docs/purge.md "Suppression"): a consenting subject's minimised template is
+# kept this long, and the ingest command refuses a face within SUPPRESSION_MAX_DISTANCE of one.
+# Stricter than discovery's line: a refusal is never reviewed by anyone, so it must be the person.
+SUPPRESSION_RETENTION_DAYS = env.int("SUPPRESSION_RETENTION_DAYS", default=3 * 365)
+SUPPRESSION_MAX_DISTANCE = env.float("SUPPRESSION_MAX_DISTANCE", default=0.5)
+CELERY_BEAT_SCHEDULE["expire-suppression-entries"] = {
+    "task": "removal.tasks.expire_suppression_entries",
+    "schedule": crontab(hour=3, minute=30),
+}

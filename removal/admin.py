@@ -40,8 +40,10 @@ from removal.models import (
     Reminder,
     RemovalRequest,
     Status,
+    SuppressionEntry,
 )
 from removal.services.purge import purge_job_retry
+from removal.services.suppression import suppression_entry_delete
 from vault.services import DataKeyShredded
 
 if TYPE_CHECKING:
@@ -765,3 +767,34 @@ class DownstreamRecipientAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+@admin.register(SuppressionEntry)
+class SuppressionEntryAdmin(admin.ModelAdmin):
+    """Suppression entries by id and dates only: staff never see a template, nor whose it is."""
+
+    list_display = ("id", "created_at", "expires_at")
+    list_filter = (("expires_at", admin.DateFieldListFilter),)
+    fields = ("id", "created_at", "expires_at")
+    readonly_fields = fields
+    date_hierarchy = "created_at"
+    list_per_page = 100
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SuppressionEntry]:
+        # Never load the sealed templates into a staff page.
+        return super().get_queryset(request).only("id", "created_at", "expires_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    # Deleting (the action on the list, or the button on an entry) goes through the service, which
+    # writes the audit event.
+    def delete_model(self, request: HttpRequest, obj: SuppressionEntry) -> None:
+        suppression_entry_delete(entry=obj, actor=services.Actor.staff(request.user))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[SuppressionEntry]) -> None:
+        for entry in queryset:
+            suppression_entry_delete(entry=entry, actor=services.Actor.staff(request.user))

@@ -28,6 +28,7 @@ from removal.models import (
     Status,
     SubjectAsk,
 )
+from removal.services import suppression
 
 STATUS_TOKEN_HEADER = "X-Status-Token"  # noqa: S105 (a header name)
 
@@ -40,6 +41,15 @@ class IntakeSerializer(serializers.Serializer):
         child=serializers.ChoiceField(choices=JURISDICTION_CHOICES), allow_empty=False, max_length=20
     )
     language = serializers.ChoiceField(choices=["en", "fr", "de"], required=False)
+    suppression_consent = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text=(
+            "Opt-in: keep a minimal, encrypted template of the subject's face after the deletion, so that "
+            "photos of them are refused if they are collected again (SUPPRESSION_RETENTION_DAYS, then "
+            "deleted). Without it nothing of their face is kept."
+        ),
+    )
 
 
 class DeadlineSerializer(serializers.Serializer):
@@ -69,6 +79,10 @@ class SubjectStatusSerializer(serializers.Serializer):
     receipt = serializers.CharField(
         allow_null=True,
         help_text="The signed deletion receipt (canonical JSON, docs/receipts.md) once completed; else null.",
+    )
+    suppression_consent = serializers.BooleanField()
+    suppression_kept_until = serializers.DateTimeField(
+        allow_null=True, help_text="When the template of the subject's face is deleted; null if none is kept."
     )
 
 
@@ -158,6 +172,7 @@ class IntakeView(APIView):
                 channel=Channel.API,
                 actor=services.SUBJECT,
                 language=data.get("language") or get_language() or "en",
+                suppression_consent=data["suppression_consent"],
             )
         except services.InvalidRequest as exc:
             return _invalid(exc)
@@ -181,6 +196,7 @@ def _request_for_token(request: Request) -> RemovalRequest | None:
 
 
 def _subject_status(removal_request: RemovalRequest) -> dict[str, Any]:
+    entry = suppression.suppression_entry_for(request=removal_request)
     return {
         "reference": removal_request.reference,
         "status": removal_request.status,
@@ -197,6 +213,8 @@ def _subject_status(removal_request: RemovalRequest) -> dict[str, Any]:
         "receipt": receipt.document
         if (receipt := selectors.removal_request_receipt(request=removal_request))
         else None,
+        "suppression_consent": removal_request.suppression_consent,
+        "suppression_kept_until": entry.expires_at if entry else None,
     }
 
 

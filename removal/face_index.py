@@ -3,6 +3,9 @@
 `photo_ingest` decodes a photo strictly (the same decoder as subject uploads: these files come from
 the web too), finds every face with the identity verification model, and stores the photo, its
 thumbnail and one `Face` row per face. Nothing here logs a photo's bytes, URL or embeddings.
+
+A photo with any face close to a suppression template (a subject who consented to being refused in
+future, `removal.services.suppression`) is refused before anything of it is stored.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from identity.faces import detect_faces, embed_face
 from identity.images import DecodedImage, ImageRejected, decode_image, fit_within
 from removal.models.face_index import EMBEDDING_DTYPE, Face, Photo
 from removal.search import get_search_backend
+from removal.services.suppression import SuppressionList
 
 # Scraped photos are larger than phone uploads (press photos, scans); decoding stays bounded.
 INGEST_MAX_BYTES: Final = 50 * 1024 * 1024
@@ -37,13 +41,14 @@ THUMBNAIL_MAX_SIDE: Final = 256
 PHOTO_PREFIX: Final = "face-index/photos"
 THUMBNAIL_PREFIX: Final = "face-index/thumbnails"
 
-IngestOutcome = Literal["ingested", "duplicate", "rejected"]
+IngestOutcome = Literal["ingested", "duplicate", "rejected", "suppressed"]
 
 
 @dataclass(frozen=True)
 class IngestResult:
     """What happened to one file: `photo` and `faces` when ingested (or the existing photo when a
-    duplicate); `reason` (an `ImageRejected` code) when rejected."""
+    duplicate); `reason` (an `ImageRejected` code) when rejected. A suppressed photo has neither:
+    nothing of it was stored."""
 
     outcome: IngestOutcome
     photo: Photo | None = None
@@ -57,6 +62,7 @@ class IngestSummary:
     faces: int = 0
     duplicates: int = 0
     rejected: int = 0
+    suppressed: int = 0
     rejected_reasons: dict[str, int] = field(default_factory=dict)
 
     def add(self, result: IngestResult) -> None:
@@ -65,14 +71,21 @@ class IngestSummary:
             self.faces += result.faces
         elif result.outcome == "duplicate":
             self.duplicates += 1
+        elif result.outcome == "suppressed":
+            self.suppressed += 1
         else:
             self.rejected += 1
             self.rejected_reasons[result.reason] = self.rejected_reasons.get(result.reason, 0) + 1
 
 
-def photo_ingest(*, data: bytes, source_url: str = "") -> IngestResult:
-    """Add one photo and its faces to the index; a duplicate (same SHA-256) or an undecodable file is
-    reported in the result, never raised.
+def photo_ingest(
+    *, data: bytes, source_url: str = "", suppression: SuppressionList | None = None
+) -> IngestResult:
+    """Add one photo and its faces to the index; a duplicate (same SHA-256), an undecodable file or a
+    suppressed face is reported in the result, never raised.
+
+    Pass one `suppression` list for a whole run (the command does): its templates are decrypted once,
+    not per photo. Without one, a module-wide list is used, which re-reads them only when they change.
 
     Call it outside a transaction (the command does): files are not transactional, and this removes
     them again only when its own transaction fails, not when an outer one rolls back later.
@@ -87,6 +100,10 @@ def photo_ingest(*, data: bytes, source_url: str = "") -> IngestResult:
         return IngestResult(outcome="rejected", reason=exc.code)
 
     boxes_and_embeddings = _faces_of(image)
+    suppression = suppression if suppression is not None else _SHARED_SUPPRESSION_LIST
+    if suppression.matches_any([embedding for _, embedding in boxes_and_embeddings]):
+        # The subject asked us never to hold their face again: nothing of the photo is kept.
+        return IngestResult(outcome="suppressed")
     original = _encode_jpeg(image, quality=92)
     thumbnail = _encode_jpeg(_thumbnail(image), quality=85)
 
@@ -131,6 +148,11 @@ def photo_ingest(*, data: bytes, source_url: str = "") -> IngestResult:
         _delete_files(saved)
         raise
     return IngestResult(outcome="ingested", photo=photo, faces=len(boxes_and_embeddings))
+
+
+# For callers that pass no list: one per process. It decrypts nothing until first asked, and after
+# that only when the entries change (see SuppressionList).
+_SHARED_SUPPRESSION_LIST = SuppressionList()
 
 
 def photo_count() -> int:

@@ -3,7 +3,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from removal.models import (
     JURISDICTION_CHOICES,
@@ -40,6 +42,27 @@ class AccessibleErrorsMixin(forms.Form):
             self.fields[name].widget.attrs.update(
                 {"aria-invalid": "true", "aria-describedby": " ".join(described_by)}
             )
+
+
+def suppression_retention_text() -> str:
+    """How long a suppression template is kept, in the words the consent checkbox uses."""
+    days = settings.SUPPRESSION_RETENTION_DAYS
+    if days % 365 == 0:
+        years = days // 365
+        return ngettext(
+            "It is kept for %(count)d year, then deleted; without it we keep nothing of your face after "
+            "the deletion.",
+            "It is kept for %(count)d years, then deleted; without it we keep nothing of your face after "
+            "the deletion.",
+            years,
+        ) % {"count": years}
+    return ngettext(
+        "It is kept for %(count)d day, then deleted; without it we keep nothing of your face after the "
+        "deletion.",
+        "It is kept for %(count)d days, then deleted; without it we keep nothing of your face after the "
+        "deletion.",
+        days,
+    ) % {"count": days}
 
 
 class RemovalRequestForm(AccessibleErrorsMixin, forms.Form):
@@ -81,6 +104,21 @@ class RemovalRequestForm(AccessibleErrorsMixin, forms.Form):
             "invalid_choice": _("%(value)s is not a place we know. Choose from the list."),
         },
     )
+    # Opt-in: unticked unless the subject ticks it; the retention period comes from the settings.
+    suppression_consent = forms.BooleanField(
+        label=_(
+            "Keep a minimal, encrypted template of my face so that photos of me are refused if they are "
+            "collected again."
+        ),
+        required=False,
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        consent = self.fields["suppression_consent"]
+        consent.help_text = suppression_retention_text()
+        # The checkbox's label is short on purpose; its retention terms are read with it.
+        consent.widget.attrs["aria-describedby"] = f"{self['suppression_consent'].auto_id}_helptext"
 
 
 class StaffIntakeForm(RemovalRequestForm):
@@ -104,6 +142,9 @@ class StaffIntakeForm(RemovalRequestForm):
         self.fields["name"].label = _("Subject's full name")
         self.fields["email"].label = _("Subject's e-mail address")
         self.fields["jurisdictions"].label = _("Jurisdictions")
+        # Consent to keeping a template of one's face is the subject's own: they give it on their
+        # status page, not through staff relaying a letter.
+        del self.fields["suppression_consent"]
 
 
 class DenyForm(forms.Form):

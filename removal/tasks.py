@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from removal import reminders
-from removal.services import discovery, purge
+from removal.services import discovery, purge, suppression
 
 
 @shared_task(ignore_result=True)
@@ -33,3 +33,9 @@ def sweep_purge() -> None:
     """The purge's safety net: lost or dead discovery runs and purge jobs are woken again."""
     discovery.discovery_sweep()
     purge.purge_sweep()
+
+
+@shared_task(ignore_result=True)
+def expire_suppression_entries() -> None:
+    """Daily: suppression templates are deleted when their retention period ends."""
+    suppression.suppression_entries_expire()

@@ -23,9 +23,16 @@ from django_ratelimit.decorators import ratelimit
 from identity import selectors as identity_selectors
 from identity.uploads import UploadTooLarge, memory_only_uploads
 from removal import selectors, services
-from removal.forms import IdentityUploadForm, ReceiptVerifyForm, RemovalRequestForm, add_service_errors
-from removal.models import Channel, RemovalRequest, Status
+from removal.forms import (
+    IdentityUploadForm,
+    ReceiptVerifyForm,
+    RemovalRequestForm,
+    add_service_errors,
+    suppression_retention_text,
+)
+from removal.models import Channel, RemovalRequest, Right, Status
 from removal.receipts import RECEIPT_MAX_BYTES, category_label, receipt_verify
+from removal.services import suppression
 from vault.signing import KeyConfigurationError, configured_public_keys, public_keys_to_json
 
 # What the subject sees next, per status: plain words, no internals.
@@ -78,6 +85,7 @@ def request_form(request: HttpRequest) -> HttpResponse:
                 channel=Channel.WEB,
                 actor=services.SUBJECT,
                 language=get_language() or "en",
+                suppression_consent=form.cleaned_data["suppression_consent"],
             )
         except services.InvalidRequest as exc:
             add_service_errors(form, exc.errors)
@@ -124,6 +132,9 @@ def status_page(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Your request is withdrawn."))
         return redirect(f"{request.path}?t={token}")
+    if request.method == "POST" and request.POST.get("action") == "suppression":
+        _change_suppression(request, removal_request, give=request.POST.get("consent") == "yes")
+        return redirect(f"{request.path}?t={token}")
     next_step: str = str(NEXT_STEPS[Status(removal_request.status)])
     if removal_request.status == Status.AWAITING_SUBJECT and removal_request.pending_ask:
         next_step = _("We need something from you: %(ask)s. Please reply to our latest e-mail.") % {
@@ -152,8 +163,38 @@ def status_page(request: HttpRequest) -> HttpResponse:
         if removal_request.status == Status.PURGING
         else None,
         "receipt": selectors.removal_request_receipt(request=removal_request),
+        **_suppression_context(removal_request),
     }
     return render(request, "removal/status.html", context)
+
+
+def _change_suppression(request: HttpRequest, removal_request: RemovalRequest, *, give: bool) -> None:
+    if not give:
+        # Withdrawal works at any time: after approval it deletes the template already made.
+        suppression.suppression_withdraw(request=removal_request, actor=services.SUBJECT)
+        messages.success(request, _("Done: we will keep nothing of your face after the deletion."))
+        return
+    try:
+        suppression.suppression_consent_set(request=removal_request, consent=True, actor=services.SUBJECT)
+    except services.IllegalTransition:
+        messages.error(request, _("It is too late to change this: your photos are already being deleted."))
+    else:
+        messages.success(
+            request, _("Done: we will keep a minimal, encrypted template of your face after the deletion.")
+        )
+
+
+def _suppression_context(removal_request: RemovalRequest) -> dict[str, object]:
+    """What the status page says about suppression: only for erasures, the only requests with a face."""
+    if removal_request.right != Right.ERASURE or removal_request.status in (Status.DENIED, Status.WITHDRAWN):
+        return {"suppression_shown": False}
+    entry = suppression.suppression_entry_for(request=removal_request)
+    return {
+        "suppression_shown": True,
+        "suppression_changeable": suppression.suppression_consent_changeable(removal_request),
+        "suppression_entry": entry,
+        "suppression_retention": suppression_retention_text(),
+    }
 
 
 def _per_request_key(group: str, request: HttpRequest) -> str:

@@ -1,6 +1,7 @@
 """Removal's tables: requests (`requests.py`), the audit chain (`audit.py`), reminders (`reminders.py`),
 the face index (`face_index.py`), discovery candidates and purge jobs (`purge.py`), deletion receipts
-(`receipts.py`), downstream recipients and the notices sent to them (`downstream.py`)."""
+(`receipts.py`), downstream recipients and the notices sent to them (`downstream.py`), opt-in suppression
+templates (`suppression.py`)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from removal.models.requests import (
     Status,
     SubjectAsk,
 )
+from removal.models.suppression import SuppressionEntry, SuppressionKey
 
 __all__ = [
     "CLOSED_STATUSES",
@@ -49,4 +51,6 @@ __all__ = [
     "Right",
     "Status",
     "SubjectAsk",
+    "SuppressionEntry",
+    "SuppressionKey",
 ]

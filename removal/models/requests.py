@@ -125,6 +125,12 @@ class RemovalRequest(models.Model):
     extended_at = models.DateTimeField(null=True, blank=True)
     extension_reason = models.CharField(max_length=32, choices=ExtensionReason.choices, blank=True)
 
+    # Opt-in suppression: keep a minimised template after the purge so the face is refused at ingest.
+    # The subject may change it until the purge is approved (the template is made then) and withdraw
+    # it afterwards (removal.services.suppression).
+    suppression_consent = models.BooleanField(default=False)
+    suppression_consent_at = models.DateTimeField(null=True, blank=True)
+
     clock_started_at = models.DateTimeField(null=True, blank=True)
     acknowledge_by = models.DateTimeField(null=True, blank=True)
     respond_by = models.DateTimeField(null=True, blank=True)

@@ -108,12 +108,14 @@ def removal_request_create(
     language: str = "en",
     received_at: datetime | None = None,
     logged_by: User | None = None,
+    suppression_consent: bool = False,
 ) -> IntakeResult:
     """Record a request from any channel, or recognise it as a duplicate of an open one.
 
     A duplicate (same e-mail, same right, still open) gets a fresh status link by e-mail instead of
     a second request. Callers answer both cases alike, so the answer never reveals whether an
-    address already has a request with us.
+    address already has a request with us. A duplicate's `suppression_consent` is ignored: the
+    subject changes it on their status page, where they are known to be the subject.
     """
     codes = sorted(set(jurisdictions))
     errors = _validate_intake(
@@ -137,6 +139,7 @@ def removal_request_create(
                 language=language,
                 received_at=received_at or timezone.now(),
                 logged_by=logged_by,
+                suppression_consent=suppression_consent,
             )
     except IntegrityError:
         # Two submissions raced past the duplicate check; the unique index let one through.
@@ -168,12 +171,14 @@ def _create(
     language: str,
     received_at: datetime,
     logged_by: User | None,
+    suppression_consent: bool,
 ) -> IntakeResult:
     existing = _open_duplicate(email_index=email_index, right=right)
     if existing is not None:
         return _handle_duplicate(existing, actor=actor, channel=channel)
 
     token, token_hash = _new_status_token()
+    now = timezone.now()
     request = RemovalRequest(
         reference=_new_reference(),
         right=right,
@@ -181,11 +186,13 @@ def _create(
         status=Status.RECEIVED,
         language=language,
         received_at=received_at,
-        status_changed_at=timezone.now(),
+        status_changed_at=now,
         data_key=data_key_create(purpose="removal.request"),
         email_blind_index=email_index,
         status_token_hash=token_hash,
         logged_by=logged_by,
+        suppression_consent=suppression_consent,
+        suppression_consent_at=now if suppression_consent else None,
     )
     sealer = sealer_for(request.data_key)
     request.name_enc = sealer.seal(name, table=REQUEST_TABLE, column="name_enc", row_id=request.id)
@@ -209,6 +216,7 @@ def _create(
             "right": right,
             "channel": channel,
             "jurisdictions": list(codes),
+            "suppression_consent": suppression_consent,
         },
     )
     return IntakeResult(request=request, created=True, status_token=token)

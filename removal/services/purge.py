@@ -42,6 +42,7 @@ from removal.services.common import (
     notify_subject,
 )
 from removal.services.lifecycle import removal_request_approve_purge, removal_request_complete_purge
+from removal.services.suppression import suppression_entry_create
 from removal.targets import NotYet, PurgeContext, PurgeTarget, purge_target, purge_targets
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,9 @@ def purge_approve(*, request: RemovalRequest, actor: Actor) -> list[PurgeJob]:
                     ]
                 }
             )
+        # With the subject's consent, their minimised suppression template is made from the headshot
+        # here, in the approving transaction, before the purge destroys the headshot.
+        suppression_entry_create(request=locked)
         jobs = _jobs_create(request=locked)
         removal_request_approve_purge(
             request=locked,

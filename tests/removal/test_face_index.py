@@ -241,7 +241,9 @@ def test_ingest_photos_command_walks_folders_and_prints_a_summary(
 
     call_command("ingest_photos", str(folder), str(single), stdout=out, stderr=err)
 
-    assert out.getvalue() == ("photos: 4, faces: 5, duplicates: 1, rejected: 1\n  rejected (corrupt): 1\n")
+    assert out.getvalue() == (
+        "photos: 4, faces: 5, duplicates: 1, rejected: 1, suppressed: 0\n  rejected (corrupt): 1\n"
+    )
     assert "6/6" in err.getvalue()
     assert "[" + "#" * 30 + "]" in err.getvalue()
     assert Photo.objects.count() == 4

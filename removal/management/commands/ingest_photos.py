@@ -3,8 +3,9 @@
 Folders are walked recursively; every regular file is tried (the decoder decides by magic bytes what
 is an image, so a stray README is counted as rejected rather than crashing the run). With
 ``--source-url-file``, a file of ``<path>\\t<url>`` lines records where each file was downloaded from.
-Progress goes to stderr, the summary to stdout. File names and URLs are never printed: these are
-photos of people.
+Photos showing a face that a subject asked us to refuse (suppression, docs/purge.md) are not stored
+and are counted as suppressed. Progress goes to stderr, the summary to stdout. File names and URLs are
+never printed: these are photos of people.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from removal.face_index import IngestSummary, photo_ingest
 from removal.models.face_index import SOURCE_URL_MAX_LENGTH
+from removal.services.suppression import SuppressionList
 
 
 class Command(BaseCommand):
@@ -35,6 +37,8 @@ class Command(BaseCommand):
         files = sorted(set(_files(options["paths"])))
         urls = _read_source_urls(options["source_url_file"]) if options["source_url_file"] else {}
         summary = IngestSummary()
+        # One list for the run: templates are decrypted once, and again only when entries change.
+        suppression = SuppressionList()
         progress = _Progress(len(files), stream=self.stderr, enabled=not options["no_progress"])
         for path in files:
             try:
@@ -43,12 +47,14 @@ class Command(BaseCommand):
                 summary.rejected += 1
                 summary.rejected_reasons["unreadable"] = summary.rejected_reasons.get("unreadable", 0) + 1
             else:
-                summary.add(photo_ingest(data=data, source_url=urls.get(path.resolve(), "")))
+                summary.add(
+                    photo_ingest(data=data, source_url=urls.get(path.resolve(), ""), suppression=suppression)
+                )
             progress.step(summary)
         progress.close()
         self.stdout.write(
             f"photos: {summary.photos}, faces: {summary.faces}, duplicates: {summary.duplicates}, "
-            f"rejected: {summary.rejected}"
+            f"rejected: {summary.rejected}, suppressed: {summary.suppressed}"
         )
         for reason, count in sorted(summary.rejected_reasons.items()):
             self.stdout.write(f"  rejected ({reason}): {count}")
@@ -86,7 +92,7 @@ def _read_source_urls(name: str) -> dict[Path, str]:
 
 
 class _Progress:
-    """A one-line bar redrawn in place: ``[#####.....] 12/40 photos 9 faces 14 dup 1 rej 1``."""
+    """A one-line bar redrawn in place: ``[#####.....] 12/40 photos 9 faces 14 dup 1 rej 1 sup 0``."""
 
     WIDTH = 30
 
@@ -104,7 +110,7 @@ class _Progress:
         bar = "#" * filled + "." * (self.WIDTH - filled)
         self.stream.write(
             f"\r[{bar}] {self.done}/{self.total} photos {summary.photos} faces {summary.faces} "
-            f"dup {summary.duplicates} rej {summary.rejected}",
+            f"dup {summary.duplicates} rej {summary.rejected} sup {summary.suppressed}",
             ending="",
         )
         self.stream.flush()
