@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from django.db import connection, transaction
+from django.db import transaction
 
 from notifications.models import Message
 from removal import reminders, services
@@ -38,6 +38,7 @@ from tests.support.workers import (
     SmtpServers,
     free_port,
     published_to_the_broker,
+    queries_waiting_on_this_connection,
     worker_arguments,
 )
 
@@ -176,28 +177,6 @@ def _run_point(start_worker: StartWorker, inbox: Inbox, *, at: datetime, expecte
     return inbox.team()[before:]
 
 
-def _claims_waiting_on_this_connection() -> list[str]:
-    """Queries of other backends waiting, directly or in the lock queue, for a lock this connection holds.
-
-    The first waiter on a row lock waits for this transaction; later ones queue behind the first
-    waiter's tuple lock, so they are found by following `pg_blocking_pids` back to us.
-    """
-    with connection.cursor() as cursor:
-        # pg_stat_activity is a snapshot taken once per transaction unless cleared.
-        cursor.execute("SELECT pg_stat_clear_snapshot()")
-        cursor.execute("SELECT pg_backend_pid()")
-        [(us,)] = cursor.fetchall()
-        cursor.execute(
-            "SELECT pid, query, pg_blocking_pids(pid) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND cardinality(pg_blocking_pids(pid)) > 0"
-        )
-        blocked = {pid: (query, set(blockers)) for pid, query, blockers in cursor.fetchall()}
-    behind_us = {us}
-    while grown := {pid for pid, (_, blockers) in blocked.items() if blockers & behind_us} - behind_us:
-        behind_us |= grown
-    return [blocked[pid][0] for pid in behind_us - {us}]
-
-
 # --- Specifications --------------------------------------------------------------------------------
 
 
@@ -298,10 +277,10 @@ def test_two_workers_sweeping_at_once_send_the_overdue_reminder_once(
             sweep_reminders.delay()
 
         def both_claims_wait() -> bool:
-            return len(_claims_waiting_on_this_connection()) >= 2
+            return len(queries_waiting_on_this_connection()) >= 2
 
         first.wait_for(both_claims_wait, what="two sweeps waiting to claim the same reminder")
-        waiting = _claims_waiting_on_this_connection()
+        waiting = queries_waiting_on_this_connection()
         assert len(waiting) == 2
         assert all(query.startswith('UPDATE "removal_reminder" SET "status"') for query in waiting), waiting
 
