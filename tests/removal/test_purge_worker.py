@@ -25,11 +25,13 @@ from typing import Any
 from urllib.parse import unquote
 
 import pytest
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from identity import selectors as identity_selectors
 from notifications.models import Message
 from removal import services
+from removal.face_index import PHOTO_PREFIX, THUMBNAIL_PREFIX
 from removal.models import (
     AuditEvent,
     Candidate,
@@ -42,12 +44,13 @@ from removal.models import (
     Status,
 )
 from removal.receipts import receipt_verify
+from removal.services import purge
 from removal.services.common import subject_ref
-from removal.services.discovery import candidates_decide
+from removal.services.discovery import candidates_decide, removal_request_discover
 from removal.services.purge import purge_approve
 from removal.tasks import run_purge_job
 from tests.conftest import SUBJECT_EMAIL, SUBJECT_NAME
-from tests.support.chaos import Journal, KillableWorker, files_under
+from tests.support.chaos import Journal, KillableWorker, PrivateRedis, files_under, wait_until
 from tests.support.gallery import HEADSHOT, Gallery
 from tests.support.workers import (
     CeleryWorkers,
@@ -55,6 +58,8 @@ from tests.support.workers import (
     SmtpServers,
     free_port,
     published_to_the_broker,
+    publishing_to_redis_at,
+    queries_waiting_on_this_connection,
     worker_arguments,
 )
 from vault import signing
@@ -157,6 +162,21 @@ def _completed(request: RemovalRequest) -> Callable[[], bool]:
     return check
 
 
+def _planned_files(request: RemovalRequest) -> set[str]:
+    jobs = _jobs(request)
+    return {name for target in ("photo_files", "thumbnail_files", "headshot") for name in jobs[target].plan}
+
+
+def _rows_free(photo_ids: list[str]) -> bool:
+    """Whether no other transaction holds these photo rows (it would be deleting them)."""
+    try:
+        with transaction.atomic():
+            list(Photo.objects.select_for_update(nowait=True).filter(id__in=photo_ids))
+    except OperationalError:
+        return False
+    return True
+
+
 def _single_file_under(root: Path, prefix: str) -> str:
     [name] = [name for name in files_under(root) if name.startswith(prefix)]
     return name
@@ -177,6 +197,20 @@ def _confirm_every_candidate(request: RemovalRequest, reviewer: Any) -> None:
         decisions=dict.fromkeys(ids, "confirmed"),
         user=reviewer,
     )
+
+
+def _reviewed_with_many_photos(
+    request: RemovalRequest, gallery: Gallery, reviewer: Any, clone_photo: Any, *, clones: int
+) -> list[Photo]:
+    """Give the subject `clones` more copies of each photo, run discovery here, confirm every candidate;
+    returns the subject's photos."""
+    subject = [*gallery.subject]
+    for photo in gallery.subject:
+        subject += clone_photo(photo, clones)
+    assert removal_request_discover(request_id=request.id) == len(subject)
+    _confirm_every_candidate(request, reviewer)
+    request.refresh_from_db()
+    return subject
 
 
 @dataclass(frozen=True)
@@ -206,6 +240,32 @@ class Snapshot:
                 PurgeJob.objects.filter(request=request).values_list("target", "status", "attempts", "done")
             ),
         )
+
+
+def _assert_purged_once(
+    request: RemovalRequest,
+    *,
+    journal: Journal,
+    media: Path,
+    files_before: set[str],
+    subject: list[Photo],
+    others: list[Photo],
+) -> None:
+    """Every planned file was really deleted exactly once and nothing else was; the subject's rows are
+    gone and everybody else's remain; every job is done and the request completed once."""
+    planned = _planned_files(request)
+    deleted = journal.counts()
+    assert set(deleted) == planned, "exactly the planned files were deleted, nothing else"
+    assert {name: count for name, count in deleted.items() if count > 1} == {}, "no file deleted twice"
+    assert files_under(media) == files_before - planned
+    assert not Photo.objects.filter(id__in=[p.id for p in subject]).exists()
+    assert not Face.objects.filter(photo_id__in=[p.id for p in subject]).exists()
+    assert Photo.objects.filter(id__in=[p.id for p in others]).count() == len(others)
+    for job in PurgeJob.objects.filter(request=request, phase=PurgeJob.Phase.PURGE):
+        assert (job.target, job.status, job.done, job.failed) == (job.target, "done", job.planned, 0)
+    assert sorted(event["target"] for event in _events(request, "purge_job_done")) == sorted(PURGE_PHASE)
+    assert len(_events(request, "complete_purge")) == 1
+    assert DeletionReceipt.objects.filter(request=request).count() == 1
 
 
 # --- The whole flow --------------------------------------------------------------------------------
@@ -335,3 +395,196 @@ def test_worker_and_beat_discover_and_purge_the_subjects_photos_and_send_a_recei
     assert {event.action for event in added} == {"request.purge_job_done"}
     assert completion_notices() == [notice]
     worker.stop()
+
+
+# --- Chaos: a worker killed mid-purge --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KillPoint:
+    """Where the first worker pauses to be killed, and what must be true at that moment."""
+
+    pause: str
+    prefix: str
+    job: str
+    done_at_kill: int
+    deleted_at_kill: int | None
+
+
+KILL_POINTS = [
+    pytest.param(
+        KillPoint("before_deletion:21", THUMBNAIL_PREFIX, "thumbnail_files", 20, 20), id="before-a-batch"
+    ),
+    pytest.param(KillPoint("after_deletion:15", PHOTO_PREFIX, "photo_files", 10, 15), id="mid-batch"),
+    pytest.param(
+        KillPoint("after_deletion:30", PHOTO_PREFIX, "photo_files", 20, 30),
+        id="after-a-batch-before-its-progress-commits",
+    ),
+    pytest.param(KillPoint("face_records_batch:3", "", "face_records", 20, None), id="in-face-records"),
+]
+
+
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_a_worker_killed_mid_purge_is_replaced_and_every_file_is_deleted_once(
+    point: KillPoint,
+    start_worker: StartWorker,
+    journal: Journal,
+    gallery: Gallery,
+    verified_request: RemovalRequest,
+    reviewer: Any,
+    clone_photo: Any,
+    shared_media: Path,
+) -> None:
+    request = verified_request
+    subject = _reviewed_with_many_photos(request, gallery, reviewer, clone_photo, clones=CLONES_PER_PHOTO)
+    files_before = files_under(shared_media)
+    with published_to_the_broker():
+        purge_approve(request=request, actor=services.Actor.staff(reviewer))
+    assert len(_planned_files(request)) == 2 * len(subject) + 1
+
+    first = start_worker(pause=point.pause, pause_prefix=point.prefix)
+    journal.wait_for_pause(first)
+    job = PurgeJob.objects.get(id=_jobs(request)[point.job].id)
+    batch = job.plan[job.done : job.done + BATCH_SIZE]
+    if point.deleted_at_kill is None:
+        # Paused inside the batch's transaction: its rows are deleted there, not yet committed.
+        assert not _rows_free(batch)
+    first.kill()
+
+    # Killed exactly where intended: the job is held by the dead worker, its progress as committed.
+    assert (job.status, job.attempts, job.done) == ("running", 1, point.done_at_kill)
+    if point.deleted_at_kill is not None:
+        assert len(journal.under(point.prefix)) == point.deleted_at_kill
+    else:
+        # PostgreSQL rolled the batch back when the connection dropped: the rows are free and there.
+        wait_until(lambda: _rows_free(batch), what="the dead worker's transaction to end")
+        assert Photo.objects.filter(id__in=batch).count() == BATCH_SIZE
+    assert _status(request) == Status.PURGING
+
+    # A new worker (with the sweeper) takes the job over once the dead worker's lease has expired.
+    second = start_worker(beat=True)
+    second.wait_for(_completed(request), what="every job to complete after the kill", timeout=FLOW_TIMEOUT)
+
+    _assert_purged_once(
+        request,
+        journal=journal,
+        media=shared_media,
+        files_before=files_before,
+        subject=subject,
+        others=gallery.others,
+    )
+    attempts = dict(PurgeJob.objects.filter(request=request, phase="purge").values_list("target", "attempts"))
+    assert attempts == {target: 2 if target == point.job else 1 for target in PURGE_PHASE}
+    second.stop()
+
+
+# --- Chaos: Redis loses every message --------------------------------------------------------------
+
+
+def test_flushing_redis_with_every_job_waiting_loses_nothing_the_sweeper_wakes_them(
+    private_redis: PrivateRedis,
+    broker_key_prefix: str,
+    start_worker: StartWorker,
+    journal: Journal,
+    gallery: Gallery,
+    verified_request: RemovalRequest,
+    reviewer: Any,
+    clone_photo: Any,
+    shared_media: Path,
+) -> None:
+    request = verified_request
+    subject = _reviewed_with_many_photos(request, gallery, reviewer, clone_photo, clones=2)
+    files_before = files_under(shared_media)
+    broker = private_redis.client()
+
+    # Approved with no worker running: the jobs' messages wait in (the private) Redis...
+    with published_to_the_broker(), publishing_to_redis_at(private_redis.url):
+        purge_approve(request=request, actor=services.Actor.staff(reviewer))
+    assert broker.llen(f"{broker_key_prefix}celery") == len(PURGE_PHASE)
+    # ...and Redis loses them all.
+    broker.flushall()
+    assert broker.dbsize() == 0
+    assert all(job.status == "pending" for job in PurgeJob.objects.filter(request=request, phase="purge"))
+
+    worker = start_worker(beat=True, redis_url=private_redis.url)
+    worker.wait_for(_completed(request), what="the sweeper to wake every job", timeout=FLOW_TIMEOUT)
+
+    assert worker.succeeded("removal.tasks.sweep_purge") >= 1
+    _assert_purged_once(
+        request,
+        journal=journal,
+        media=shared_media,
+        files_before=files_before,
+        subject=subject,
+        others=gallery.others,
+    )
+    broker.close()
+    worker.stop()
+
+
+# --- Chaos: the same job delivered twice at once ---------------------------------------------------
+
+
+def test_the_same_job_delivered_twice_at_once_to_two_workers_runs_once(
+    start_worker: StartWorker,
+    journal: Journal,
+    gallery: Gallery,
+    verified_request: RemovalRequest,
+    reviewer: Any,
+    clone_photo: Any,
+    shared_media: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    request = verified_request
+    subject = _reviewed_with_many_photos(request, gallery, reviewer, clone_photo, clones=10)
+    files_before = files_under(shared_media)
+    woken: list[str] = []
+    with monkeypatch.context() as patch:
+        patch.setattr(purge, "_enqueue", lambda job_id, countdown=0: woken.append(str(job_id)))
+        purge_approve(request=request, actor=services.Actor.staff(reviewer))
+    photo_files = _jobs(request)["photo_files"]
+    assert str(photo_files.id) in woken
+
+    first, second = start_worker(), start_worker()
+    with transaction.atomic():
+        # Holding the job's row lock lets both deliveries reach their claim (the conditional UPDATE)
+        # and queue up on it: when it is released they race for the same row for real.
+        PurgeJob.objects.select_for_update().get(id=photo_files.id)
+        with published_to_the_broker():
+            run_purge_job.delay(str(photo_files.id))
+            run_purge_job.delay(str(photo_files.id))
+
+        first.wait_for(
+            lambda: len(queries_waiting_on_this_connection()) >= 2, what="two claims waiting on the job"
+        )
+        waiting = queries_waiting_on_this_connection()
+        assert len(waiting) == 2
+        assert all(query.startswith('UPDATE "removal_purgejob" SET "status"') for query in waiting), waiting
+
+    first.wait_for(
+        lambda: (
+            first.succeeded("removal.tasks.run_purge_job") == 1
+            and second.succeeded("removal.tasks.run_purge_job") == 1
+        ),
+        what="both deliveries to finish",
+    )
+    with published_to_the_broker():
+        for job_id in woken:
+            if job_id != str(photo_files.id):
+                run_purge_job.delay(job_id)
+    first.wait_for(_completed(request), what="the other jobs", timeout=FLOW_TIMEOUT)
+
+    photo_files.refresh_from_db()
+    assert (photo_files.status, photo_files.attempts, photo_files.done) == ("done", 1, len(subject))
+    assert [e["job"] for e in _events(request, "purge_job_done")].count(str(photo_files.id)) == 1
+    assert sorted(journal.under(PHOTO_PREFIX)) == sorted(photo_files.plan)
+    _assert_purged_once(
+        request,
+        journal=journal,
+        media=shared_media,
+        files_before=files_before,
+        subject=subject,
+        others=gallery.others,
+    )
+    for worker in (first, second):
+        worker.stop()
