@@ -27,6 +27,8 @@ pytest_plugins = [
     "tests.support.workers",
     # A face-index gallery of the subject among others, a verified request with its headshot probe.
     "tests.support.gallery",
+    # Chaos tests of the purge: storage shared with workers, the deletion journal, a private Redis.
+    "tests.support.chaos",
 ]
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -254,19 +254,27 @@ def _record_failure(*, job: PurgeJob, token: uuid.UUID, error: Exception) -> Pur
                 return None
             transaction.on_commit(lambda: _enqueue(job.id, countdown=delay))
         return PurgeJob.Status.PENDING
+    if not _fail(job=job, holder=Q(lease_token=token), error=summary, failed_items=failed_items):
+        return None
+    return PurgeJob.Status.FAILED
+
+
+def _fail(*, job: PurgeJob, holder: Q, error: str, failed_items: int) -> bool:
+    """Fail a running job for good, if `holder` still describes who runs it: audit it, alert staff.
+
+    Returns whether it did (not if another worker or the sweeper moved the job on meanwhile).
+    """
     with transaction.atomic():
-        updated = PurgeJob.objects.filter(
-            id=job.id, lease_token=token, status=PurgeJob.Status.RUNNING
-        ).update(
+        updated = PurgeJob.objects.filter(holder, id=job.id, status=PurgeJob.Status.RUNNING).update(
             status=PurgeJob.Status.FAILED,
             lease_token=None,
             lease_expires_at=None,
             failed=failed_items,
-            last_error=summary,
+            last_error=error,
             finished_at=timezone.now(),
         )
         if not updated:
-            return None
+            return False
         audit_request_event(
             job.request_id,
             "purge_job_failed",
@@ -276,11 +284,11 @@ def _record_failure(*, job: PurgeJob, token: uuid.UUID, error: Exception) -> Pur
                 "target": job.target,
                 "done": job.done,
                 "failed": failed_items,
-                "error": summary,
+                "error": error,
             },
         )
-        _alert_staff(job=job, error=summary)
-    return PurgeJob.Status.FAILED
+        _alert_staff(job=job, error=error)
+    return True
 
 
 def _alert_staff(*, job: PurgeJob, error: str) -> None:
@@ -386,20 +394,28 @@ def purge_job_retry(*, job: PurgeJob, actor: Actor) -> bool:
 def purge_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
     """Wake jobs the broker lost or whose worker died, and due jobs; returns how many were enqueued.
 
-    A job whose lease expired goes back to pending: its worker died (or hung past its lease); the
-    attempt it used stays counted, so a job that kills its worker every time ends up failed, not in
-    a loop.
+    A job whose lease expired goes back to pending: its worker died (or hung past its lease). The
+    attempt it used stays counted, and a job whose last attempt ended that way fails (audited, staff
+    alerted) instead, so a job that kills its worker every time ends up failed, not in a loop.
     """
     now = now or timezone.now()
     expired = list(
-        PurgeJob.objects.filter(status=PurgeJob.Status.RUNNING, lease_expires_at__lt=now).values_list(
-            "id", flat=True
-        )[:limit]
+        PurgeJob.objects.filter(status=PurgeJob.Status.RUNNING, lease_expires_at__lt=now)
+        .select_related("request", "request__data_key", "request__assignee")
+        .defer("plan")
+        .order_by("lease_expires_at")[:limit]
     )
-    if expired:
-        PurgeJob.objects.filter(
-            id__in=expired, status=PurgeJob.Status.RUNNING, lease_expires_at__lt=now
-        ).update(status=PurgeJob.Status.PENDING, lease_token=None, lease_expires_at=None, next_attempt_at=now)
+    # Conditional on the lease still being expired: a worker that was only slow may have renewed it.
+    still_expired = Q(lease_expires_at__lt=now)
+    spent = [job for job in expired if job.attempts >= job.attempt_limit]
+    for job in spent:
+        # Named like any failure's exception class: what the sweeper saw, not a guess at the cause.
+        _fail(job=job, holder=still_expired, error="LeaseExpired", failed_items=job.planned - job.done)
+    retry = [job.id for job in expired if job.attempts < job.attempt_limit]
+    if retry:
+        PurgeJob.objects.filter(still_expired, id__in=retry, status=PurgeJob.Status.RUNNING).update(
+            status=PurgeJob.Status.PENDING, lease_token=None, lease_expires_at=None, next_attempt_at=now
+        )
     due = list(
         PurgeJob.objects.filter(status=PurgeJob.Status.PENDING, next_attempt_at__lte=now)
         .order_by("next_attempt_at")

@@ -8,6 +8,7 @@ tests/removal/test_purge_worker.py.
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -287,6 +288,48 @@ def test_the_sweeper_wakes_jobs_whose_worker_died_and_jobs_whose_message_was_los
     assert reviewed.status == Status.COMPLETED
     photo_files = PurgeJob.objects.get(id=jobs["photo_files"].id)
     assert (photo_files.status, photo_files.attempts) == ("done", 2)
+
+
+def test_a_job_whose_worker_died_on_its_last_attempt_fails_and_alerts_staff_instead_of_looping(
+    reviewed: RemovalRequest, reviewer: Any
+) -> None:
+    jobs = {job.target: job for job in _approve_without_running(reviewed, reviewer)}
+    job = jobs["photo_files"]
+    # Its worker died on every attempt (the job kills it, say): the last attempt's lease ran out too.
+    PurgeJob.objects.filter(id=job.id).update(
+        status="running",
+        attempts=job.attempt_limit,
+        lease_token=uuid.uuid4(),
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+    )
+
+    purge_sweep()  # the other jobs were due: they run (eagerly here) and are done
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.failed, job.last_error) == (
+        "failed",
+        job.attempt_limit,
+        5,
+        "LeaseExpired",
+    )
+    assert job.lease_token is None and job.finished_at is not None
+    [failed] = _events(reviewed, "purge_job_failed")
+    assert failed == {
+        "job": str(job.id),
+        "target": "photo_files",
+        "done": 0,
+        "failed": 5,
+        "error": "LeaseExpired",
+    }
+    assert Message.objects.get(template="removal/emails/purge_failed").about == f"removal.purge_job:{job.id}"
+    reviewed.refresh_from_db()
+    assert reviewed.status == Status.PURGING
+    # Not woken again: staff retry it once they know why it kept killing its workers.
+    assert purge_sweep() == 0
+    assert purge_job_retry(job=job, actor=services.Actor.staff(reviewer))
+    assert purge_job_run(job_id=job.id) == "done"
+    reviewed.refresh_from_db()
+    assert reviewed.status == Status.COMPLETED
 
 
 def test_the_request_personal_data_is_shredded_after_its_retention_once_the_outbox_is_empty(

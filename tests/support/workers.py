@@ -12,7 +12,9 @@ Registered as a pytest plugin in tests/conftest.py; its fixtures:
   prefix and a local SMTP port; every one is stopped by pid afterwards.
 
 `published_to_the_broker()` switches this process's Celery out of eager mode (the test settings) for a
-block, so tasks are published to Redis for a worker to run.
+block, so tasks are published to Redis for a worker to run; `publishing_to_redis_at(url)` points that
+at another Redis server (a test's private one) for a block. `queries_waiting_on_this_connection()` lists
+the queries of other backends (workers) queued behind a row lock the test holds, to make races certain.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -133,21 +135,22 @@ def _glob_escape(text: str) -> str:
 
 
 @contextmanager
-def _publishing_under(prefix: str) -> Iterator[None]:
-    """This process's Celery app publishes under `prefix` for the block, then as before.
+def _app_publishing_with(**conf_changes: Any) -> Iterator[None]:
+    """This process's Celery app publishes with these settings changed for the block, then as before.
 
-    The app reads `broker_transport_options` when it opens a connection, and keeps the connection pool
-    and producer pool it opened first (kombu keys its global pools by the options): clearing both makes
-    the next publish open a connection with `prefix`. Afterwards those pools are closed and dropped,
-    and the app gets its options and earlier pools back.
+    The app reads its broker settings when it opens a connection, and keeps the connection pool and
+    producer pool it opened first (kombu keys its global pools by URL and options): clearing both makes
+    the next publish open a connection with the changed settings. Afterwards those pools are closed
+    and dropped, and the app gets its settings and earlier pools back.
     """
-    options = celery_app.conf.broker_transport_options  # reading a setting finalizes `app.conf`
     conf, app_state, amqp_state = celery_app.conf, vars(celery_app), vars(celery_app.amqp)
+    before = {name: getattr(conf, name) for name in conf_changes}  # reading finalizes `app.conf`
     changes = conf.changes  # what was set on the app itself, above what it read from Django's settings
     assert isinstance(changes, dict)
-    overridden = "broker_transport_options" in changes
+    overridden = {name for name in conf_changes if name in changes}
     pool, producer_pool = app_state.get("_pool"), amqp_state.get("_producer_pool")
-    conf.broker_transport_options = {**options, "global_keyprefix": prefix}
+    for name, value in conf_changes.items():
+        setattr(conf, name, value)
     app_state["_pool"] = amqp_state["_producer_pool"] = None
     try:
         yield
@@ -155,15 +158,28 @@ def _publishing_under(prefix: str) -> Iterator[None]:
         for opened in (amqp_state.get("_producer_pool"), app_state.get("_pool")):
             if opened is not None:
                 opened.force_close_all()
-        key = celery_app.connection_for_write()  # never connected: it names this prefix's pools
+        key = celery_app.connection_for_write()  # never connected: it names these settings' pools
         for group in (pools.producers, pools.connections):
             with suppress(KeyError):
                 del group[key]
         app_state["_pool"], amqp_state["_producer_pool"] = pool, producer_pool
-        if overridden:
-            conf.broker_transport_options = options
-        else:
-            del changes["broker_transport_options"]
+        for name, value in before.items():
+            if name in overridden:
+                setattr(conf, name, value)
+            else:
+                del changes[name]
+
+
+def _publishing_under(prefix: str) -> AbstractContextManager[None]:
+    """This process's Celery app publishes under `prefix` for the block, then as before."""
+    options = celery_app.conf.broker_transport_options
+    return _app_publishing_with(broker_transport_options={**options, "global_keyprefix": prefix})
+
+
+def publishing_to_redis_at(url: str) -> AbstractContextManager[None]:
+    """This process's Celery app publishes to the Redis server at `url` for the block (still under the
+    test's key prefix): for a test's private server (tests/support/chaos.py, `private_redis`)."""
+    return _app_publishing_with(broker_url=url)
 
 
 @pytest.fixture
@@ -193,6 +209,31 @@ def published_to_the_broker() -> Iterator[None]:
         yield
     finally:
         celery_app.conf.task_always_eager = was_eager
+
+
+# --- Row locks the test holds ------------------------------------------------------------------------
+
+
+def queries_waiting_on_this_connection() -> list[str]:
+    """Queries of other backends waiting, directly or in the lock queue, for a lock this connection holds.
+
+    The first waiter on a row lock waits for this transaction; later ones queue behind the first
+    waiter's tuple lock, so they are found by following `pg_blocking_pids` back to us.
+    """
+    with connection.cursor() as cursor:
+        # pg_stat_activity is a snapshot taken once per transaction unless cleared.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT pg_backend_pid()")
+        [(us,)] = cursor.fetchall()
+        cursor.execute(
+            "SELECT pid, query, pg_blocking_pids(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND cardinality(pg_blocking_pids(pid)) > 0"
+        )
+        blocked = {pid: (query, set(blockers)) for pid, query, blockers in cursor.fetchall()}
+    behind_us = {us}
+    while grown := {pid for pid, (_, blockers) in blocked.items() if blockers & behind_us} - behind_us:
+        behind_us |= grown
+    return [blocked[pid][0] for pid in behind_us - {us}]
 
 
 # --- The worker process ----------------------------------------------------------------------------
