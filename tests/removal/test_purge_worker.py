@@ -357,7 +357,14 @@ def test_worker_and_beat_discover_and_purge_the_subjects_photos_and_send_a_recei
     check = receipt_verify(document, public_keys=signing.configured_public_keys())
     assert check.valid and check.contents is not None
     assert check.contents.reference == request.reference
-    assert dict(check.contents.categories) == {"photos": 5, "thumbnails": 5, "face_records": 5, "headshot": 1}
+    assert dict(check.contents.categories) == {
+        "photos": 5,
+        "thumbnails": 5,
+        "face_records": 5,
+        "headshot": 1,
+        # No downstream recipient is configured here (tests/removal/test_downstream.py has them).
+        "downstream_notices": 0,
+    }
 
     # A second delivery of every job's message finds nothing to claim and changes nothing.
     before = Snapshot.take(request, shared_media)
