@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from removal.models.audit import AuditEvent
-from removal.models.face_index import Face, Photo
+from removal.models.face_index import Face, FaceIndexState, Photo
 from removal.models.reminders import DeadlineKind, Reminder
 from removal.models.requests import (
     CLOSED_STATUSES,
@@ -30,6 +30,7 @@ __all__ = [
     "DenialBasis",
     "ExtensionReason",
     "Face",
+    "FaceIndexState",
     "IdentityDoubt",
     "Photo",
     "Reminder",
