@@ -25,7 +25,7 @@ from django.db import IntegrityError, transaction
 from identity.faces import detect_faces, embed_face
 from identity.images import DecodedImage, ImageRejected, decode_image, fit_within
 from removal.models.face_index import EMBEDDING_DTYPE, Face, Photo
-from removal.search import get_search_backend
+from removal.search import face_index_note_addition, get_search_backend
 from removal.services.suppression import SuppressionList
 
 # Scraped photos are larger than phone uploads (press photos, scans); decoding stays bounded.
@@ -127,6 +127,9 @@ def photo_ingest(
         saved.append(photo.thumbnail_key)
         with transaction.atomic():
             photo.save(force_insert=True)
+            # After the photo's insert, which fails first on a duplicate: the state row stays locked
+            # (other ingests and purges wait) only for the faces' insert and the commit.
+            version = face_index_note_addition() if boxes_and_embeddings else 0
             faces = Face.objects.bulk_create(
                 Face(
                     photo=photo,
@@ -135,6 +138,7 @@ def photo_ingest(
                     top=box[1],
                     right=box[2],
                     bottom=box[3],
+                    index_version=version,
                 )
                 for box, embedding in boxes_and_embeddings
             )
@@ -165,7 +169,7 @@ def face_count() -> int:
 
 def photo_list_with_faces() -> Iterator[Photo]:
     """Every photo with its faces prefetched, oldest first (for operators and tests, not for search:
-    search reads embeddings in batches through `removal.search`)."""
+    search reads embeddings in batches into memory through `removal.search`)."""
     return Photo.objects.prefetch_related("faces").order_by("ingested_at", "id").iterator(chunk_size=500)
 
 

@@ -19,6 +19,7 @@ from django.utils import translation
 
 from removal import services
 from removal.models import Channel, RemovalRequest
+from removal.search import NumpyExactBackend
 
 pytest_plugins = [
     # Face photos, synthetic identity documents and the dlib models (tests/identity, the removal flow).
@@ -71,6 +72,13 @@ def _default_language() -> Iterator[None]:
     # A test that switches the language must not leave it switched for the tests after it.
     yield
     translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
+def _forget_face_search_copy() -> None:
+    # Each test's database is rolled back, face index counters included: a copy of the index loaded
+    # in memory by one test would look current to the next.
+    NumpyExactBackend().refresh()
 
 
 @pytest.fixture

@@ -60,6 +60,9 @@ class Face(models.Model):
     right = models.IntegerField()
     bottom = models.IntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
+    # `FaceIndexState.version` of the transaction that added the face (see there). Indexed: a search
+    # whose in-memory copy is behind loads only the faces above the version it holds.
+    index_version = models.BigIntegerField(default=0, db_index=True)
 
     class Meta:
         constraints = [
@@ -74,3 +77,31 @@ class Face(models.Model):
 
     def embedding_array(self) -> np.ndarray:
         return np.frombuffer(bytes(self.embedding), dtype=EMBEDDING_DTYPE)
+
+
+FACE_INDEX_STATE_ID = 1
+
+
+class FaceIndexState(models.Model):
+    """The one row (id 1) that tells a process whether its in-memory copy of the index is current.
+
+    `version` grows by one with every transaction that adds faces, and those faces carry it in
+    `Face.index_version`; `generation` grows with every transaction that deletes faces. Both are bumped
+    with an UPDATE of this row inside the writing transaction (`removal.search.face_index_note_addition`
+    and `face_index_note_deletion`), so the row lock serialises those transactions and a version is
+    visible here only once every face stamped with it or an earlier version is committed.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=FACE_INDEX_STATE_ID, editable=False)
+    version = models.BigIntegerField(default=0)
+    generation = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(id=FACE_INDEX_STATE_ID), name="face_index_state_single_row"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Face index version {self.version}, generation {self.generation}"

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from django.core.files.storage import default_storage
 
 from removal.models import Candidate, Face, Photo
-from removal.search import get_search_backend
+from removal.search import face_index_note_deletion, get_search_backend
 from removal.targets import PurgeContext, PurgeTarget
 
 
@@ -58,6 +58,9 @@ class FaceRecords(PurgeTarget):
         if face_ids:
             # The external copy first: if this transaction then fails, the retry removes it again.
             get_search_backend().remove(face_ids)
+            # Every process's in-memory copy of the index reloads before its next search, so a
+            # deleted face is never a candidate again.
+            face_index_note_deletion()
         Candidate.objects.filter(face_id__in=face_ids).delete()
         Face.objects.filter(id__in=face_ids).delete()
         Photo.objects.filter(id__in=items).delete()

@@ -1,23 +1,40 @@
-"""Face search: the backend interface, exact batched search, and the probe staying out of the index."""
+"""Face search: the backend interface, the exact in-memory search, its freshness across processes, and
+the probe staying out of the index."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import threading
+import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import pytest
+from django.db import connection, connections, transaction
 
 from identity.images import decode_image
+from removal import search
 from removal.face_index import photo_ingest
-from removal.models import Face, Photo
-from removal.search import FaceSearchBackend, Match, NumpyExactBackend, get_search_backend
+from removal.models import Face, FaceIndexState, Photo
+from removal.search import (
+    BYTES_PER_FACE,
+    FaceSearchBackend,
+    Match,
+    NumpyExactBackend,
+    face_index_note_addition,
+    face_index_note_deletion,
+    get_search_backend,
+)
 
 pytestmark = pytest.mark.django_db
 
 THRESHOLD = 0.6
+
+AddFaces = Callable[..., list[int]]
+DeleteFaces = Callable[[Iterable[int]], None]
 
 
 @pytest.fixture
@@ -25,6 +42,108 @@ def obama_probe(photos: dict[str, bytes], face_models: Any) -> np.ndarray:
     """The embedding of obama.jpg, as discovery computes a headshot's: never ingested itself."""
     embedding: np.ndarray = face_models.headshot_embedding(decode_image(photos["obama.jpg"]))
     return embedding
+
+
+def _make_photos(count: int, *, label: str = "synthetic") -> list[Photo]:
+    return Photo.objects.bulk_create(
+        Photo(
+            storage_key=f"{label}/{number}",
+            thumbnail_key=f"{label}/{number}-thumb",
+            content_sha256=hashlib.sha256(f"{label} {number}".encode()).hexdigest(),
+            width=100,
+            height=100,
+        )
+        for number in range(count)
+    )
+
+
+@pytest.fixture
+def add_faces(django_capture_on_commit_callbacks: Any) -> AddFaces:
+    """Commit faces the way another process's ingest does: note the addition, stamp its version.
+
+    Returns the new face ids in the order of `embeddings`.
+    """
+
+    def add(
+        embeddings: np.ndarray, *, photos: Sequence[Photo] | None = None, ids: Sequence[int] | None = None
+    ) -> list[int]:
+        photos = photos or _make_photos(1, label=f"added-{uuid.uuid4().hex}")
+        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+            version = face_index_note_addition()
+            faces = Face.objects.bulk_create(
+                (
+                    Face(
+                        id=ids[index] if ids else None,
+                        photo=photos[index % len(photos)],
+                        embedding=np.asarray(embedding, dtype="<f4").tobytes(),
+                        left=0,
+                        top=0,
+                        right=10,
+                        bottom=10,
+                        index_version=version,
+                    )
+                    for index, embedding in enumerate(embeddings)
+                ),
+                batch_size=2000,
+            )
+        return [face.id for face in faces]
+
+    return add
+
+
+@pytest.fixture
+def delete_faces(django_capture_on_commit_callbacks: Any) -> DeleteFaces:
+    """Delete faces the way the purge does: in the transaction that notes the deletion."""
+
+    def delete(face_ids: Iterable[int]) -> None:
+        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+            face_index_note_deletion()
+            Face.objects.filter(id__in=list(face_ids)).delete()
+
+    return delete
+
+
+def _synthetic_index(
+    add_faces: AddFaces, rows: int, *, seed: int
+) -> tuple[np.ndarray, np.ndarray, list[int], list[uuid.UUID]]:
+    """A probe and `rows` embeddings spread from very near it to far away, spread over 20 photos."""
+    rng = np.random.default_rng(seed)
+    probe = rng.normal(0, 0.09, 128).astype(np.float32)
+    spread = rng.uniform(0.0, 0.12, rows)[:, None]
+    embeddings = (probe + rng.normal(0, 1, (rows, 128)) * spread).astype("<f4")
+    photos = _make_photos(20)
+    face_ids = add_faces(embeddings, photos=photos)
+    photo_ids = [photos[index % 20].id for index in range(rows)]
+    return probe, embeddings, face_ids, photo_ids
+
+
+def _reference(
+    probe: np.ndarray,
+    embeddings: np.ndarray,
+    face_ids: list[int],
+    photo_ids: list[uuid.UUID],
+    *,
+    max_distance: float,
+    limit: int | None = None,
+) -> list[Match]:
+    """Everything in one matrix, in float64, sorted by (distance, face id): the obvious way."""
+    distances = np.linalg.norm(embeddings.astype(np.float64) - probe.astype(np.float64), axis=1)
+    within = [
+        Match(face_id=face_ids[index], photo_id=photo_ids[index], distance=float(distances[index]))
+        for index in np.flatnonzero(distances <= max_distance)
+    ]
+    return sorted(within, key=lambda match: (match.distance, match.face_id))[:limit]
+
+
+def _assert_same_matches(got: list[Match], expected: list[Match]) -> None:
+    assert [(match.face_id, match.photo_id) for match in got] == [
+        (match.face_id, match.photo_id) for match in expected
+    ]
+    for match, reference in zip(got, expected, strict=True):
+        assert match.distance == pytest.approx(reference.distance, abs=1e-12)
+
+
+# --- Real faces -----------------------------------------------------------------------------------
 
 
 def test_search_finds_the_obama_photos_and_not_biden_or_the_astronaut(
@@ -44,106 +163,386 @@ def test_search_finds_the_obama_photos_and_not_biden_or_the_astronaut(
 
 
 def test_a_search_never_adds_the_probe_to_the_index(
-    photos: dict[str, bytes], obama_probe: np.ndarray
+    photos: dict[str, bytes], obama_probe: np.ndarray, django_capture_on_commit_callbacks: Any
 ) -> None:
-    photo_ingest(data=photos["obama2.jpg"])
-    photo_ingest(data=photos["biden.jpg"])
+    with django_capture_on_commit_callbacks(execute=True):
+        photo_ingest(data=photos["obama2.jpg"])
+        photo_ingest(data=photos["biden.jpg"])
     faces_before, photos_before = Face.objects.count(), Photo.objects.count()
+    backend = NumpyExactBackend()
 
-    get_search_backend().search(obama_probe, max_distance=THRESHOLD, limit=10)
+    backend.search(obama_probe, max_distance=THRESHOLD, limit=10)
+    backend.search(obama_probe, max_distance=THRESHOLD, limit=10)
 
     assert (Face.objects.count(), Photo.objects.count()) == (faces_before, photos_before)
     probe_bytes = np.asarray(obama_probe, dtype="<f4").tobytes()
     assert not Face.objects.filter(embedding=probe_bytes).exists()
+    cached = backend.cached_index()
+    assert cached is not None
+    assert cached.size == faces_before
+    assert not (cached.embeddings == np.asarray(obama_probe, dtype=np.float32)).all(axis=1).any()
 
 
-def _synthetic_index(rows: int, *, seed: int) -> tuple[np.ndarray, np.ndarray, list[int], list[uuid.UUID]]:
-    """A probe and `rows` embeddings spread from very near it to far away, spread over 20 photos."""
-    rng = np.random.default_rng(seed)
-    probe = rng.normal(0, 0.09, 128).astype(np.float32)
-    spread = rng.uniform(0.0, 0.12, rows)[:, None]
-    embeddings = (probe + rng.normal(0, 1, (rows, 128)) * spread).astype("<f4")
-    photos = Photo.objects.bulk_create(
-        Photo(
-            storage_key=f"synthetic/{number}",
-            thumbnail_key=f"synthetic/{number}-thumb",
-            content_sha256=hashlib.sha256(f"synthetic {number}".encode()).hexdigest(),
-            width=100,
-            height=100,
-        )
-        for number in range(20)
-    )
-    faces = Face.objects.bulk_create(
-        (
-            Face(photo=photos[index % 20], embedding=embedding.tobytes(), left=0, top=0, right=10, bottom=10)
-            for index, embedding in enumerate(embeddings)
-        ),
-        batch_size=2000,
-    )
-    face_ids = list(Face.objects.order_by("id").values_list("id", flat=True))
-    assert len(face_ids) == len(faces) == rows
-    photo_ids = [photos[index % 20].id for index in range(rows)]
-    return probe, embeddings, face_ids, photo_ids
+def test_ingest_stamps_its_faces_with_a_new_index_version(photos: dict[str, bytes], face_models: Any) -> None:
+    first = photo_ingest(data=photos["obama2.jpg"]).photo
+    second = photo_ingest(data=photos["astronaut.jpg"]).photo
+    assert first is not None
+    assert second is not None
+
+    first_versions = set(first.faces.values_list("index_version", flat=True))
+    second_versions = set(second.faces.values_list("index_version", flat=True))
+
+    assert len(first_versions) == len(second_versions) == 1
+    assert first_versions.pop() < second_versions.pop() == FaceIndexState.objects.get().version
 
 
-def _reference(
-    probe: np.ndarray,
-    embeddings: np.ndarray,
-    face_ids: list[int],
-    photo_ids: list[uuid.UUID],
-    *,
-    max_distance: float,
-) -> dict[int, tuple[uuid.UUID, float]]:
-    """Everything in one matrix, in float64: the obvious way, for comparison."""
-    distances = np.linalg.norm(embeddings.astype(np.float64) - probe.astype(np.float64), axis=1)
-    return {
-        face_ids[index]: (photo_ids[index], float(distances[index]))
-        for index in np.flatnonzero(distances <= max_distance)
-    }
+# --- Exact results --------------------------------------------------------------------------------
 
 
-def test_batched_search_gives_the_same_matches_as_an_unbatched_reference() -> None:
-    probe, embeddings, face_ids, photo_ids = _synthetic_index(10_000, seed=7)
+def test_search_equals_a_brute_force_reference_on_random_data(add_faces: AddFaces) -> None:
+    probe, embeddings, face_ids, photo_ids = _synthetic_index(add_faces, 10_000, seed=7)
     expected = _reference(probe, embeddings, face_ids, photo_ids, max_distance=THRESHOLD)
     assert 1000 < len(expected) < 9000  # the threshold cuts through the index, not around it
 
-    matches = NumpyExactBackend(batch_size=1000).search(probe, max_distance=THRESHOLD, limit=10_000)
+    matches = NumpyExactBackend().search(probe, max_distance=THRESHOLD, limit=10_000)
 
-    assert {match.face_id: match.photo_id for match in matches} == {
-        face_id: photo for face_id, (photo, _) in expected.items()
-    }
-    for match in matches:
-        assert match.distance == pytest.approx(expected[match.face_id][1], abs=1e-5)
-    assert [match.distance for match in matches] == sorted(match.distance for match in matches)
+    _assert_same_matches(matches, expected)
 
 
-def test_batched_search_with_a_limit_keeps_the_nearest_across_batches() -> None:
-    probe, embeddings, face_ids, photo_ids = _synthetic_index(10_000, seed=11)
-    expected = _reference(probe, embeddings, face_ids, photo_ids, max_distance=THRESHOLD)
-    nearest = sorted(expected, key=lambda face_id: expected[face_id][1])[:25]
+def test_near_duplicates_are_ordered_exactly_and_ties_by_face_id(add_faces: AddFaces) -> None:
+    rng = np.random.default_rng(5)
+    probe = rng.normal(0, 0.09, 128).astype(np.float32)
+    direction = rng.normal(0, 1, 128)
+    direction /= np.linalg.norm(direction)
+    far = (probe + rng.normal(0, 0.2, (2000, 128))).astype("<f4")
+    # About 1e-4 apart: the |a|^2 + |b|^2 - 2a.b expansion in float32 cannot tell these apart.
+    near = np.array([probe + direction * step for step in (3e-4, 1e-4, 2e-4)], dtype="<f4")
+    twin = np.array([probe + direction * 5e-4], dtype="<f4")
+    add_faces(far[:1000])
+    near_ids = add_faces(near)
+    add_faces(far[1000:])
+    backend = NumpyExactBackend(chunk_rows=512)
+    # The twin with the larger id is loaded first, the other appended after it: the copy's row order
+    # is not the id order.
+    last_id = Face.objects.order_by("-id").values_list("id", flat=True)[0]
+    (late_twin,) = add_faces(twin, ids=[last_id + 500])
+    backend.search(probe, max_distance=0.01, limit=1)
+    (early_twin,) = add_faces(twin, ids=[last_id + 400])
 
-    batched = NumpyExactBackend(batch_size=1000).search(probe, max_distance=THRESHOLD, limit=25)
-    unbatched = NumpyExactBackend(batch_size=20_000).search(probe, max_distance=THRESHOLD, limit=25)
+    matches = backend.search(probe, max_distance=0.01, limit=5)
+    cut_at_the_tie = backend.search(probe, max_distance=0.01, limit=4)
 
-    assert [match.face_id for match in batched] == nearest
-    assert batched == unbatched
+    assert [match.face_id for match in matches] == [
+        near_ids[1],
+        near_ids[2],
+        near_ids[0],
+        early_twin,
+        late_twin,
+    ]
+    assert cut_at_the_tie == matches[:4]
+    expected = [float(np.linalg.norm(row.astype(np.float64) - probe)) for row in (near[1], near[2], near[0])]
+    assert [match.distance for match in matches[:3]] == pytest.approx(expected, abs=1e-12)
+    assert matches[3].distance == matches[4].distance
 
 
-def test_search_reads_the_index_one_bounded_batch_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    probe, *_ = _synthetic_index(2_500, seed=3)
+def test_chunked_search_equals_unchunked(add_faces: AddFaces) -> None:
+    probe, embeddings, face_ids, photo_ids = _synthetic_index(add_faces, 10_000, seed=11)
+
+    for limit in (25, 10_000):
+        chunked = NumpyExactBackend(chunk_rows=1000).search(probe, max_distance=THRESHOLD, limit=limit)
+        unchunked = NumpyExactBackend(chunk_rows=1_000_000).search(probe, max_distance=THRESHOLD, limit=limit)
+
+        assert chunked == unchunked
+        _assert_same_matches(
+            chunked, _reference(probe, embeddings, face_ids, photo_ids, max_distance=THRESHOLD, limit=limit)
+        )
+
+
+def test_limit_and_max_distance_are_respected(add_faces: AddFaces) -> None:
+    probe, embeddings, face_ids, photo_ids = _synthetic_index(add_faces, 3000, seed=13)
+    backend = NumpyExactBackend(chunk_rows=700)
+
+    for max_distance, limit in ((0.3, 1000), (0.5, 7), (THRESHOLD, 1), (0.0, 10)):
+        matches = backend.search(probe, max_distance=max_distance, limit=limit)
+
+        expected = _reference(probe, embeddings, face_ids, photo_ids, max_distance=max_distance, limit=limit)
+        _assert_same_matches(matches, expected)
+        assert len(matches) <= limit
+        assert all(match.distance <= max_distance for match in matches)
+    assert backend.search(probe, max_distance=THRESHOLD, limit=0) == []
+    assert backend.search(probe, max_distance=-1.0, limit=10) == []
+
+
+def test_search_works_through_the_index_one_bounded_chunk_at_a_time(
+    add_faces: AddFaces, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    probe, *_ = _synthetic_index(add_faces, 2_500, seed=3)
     sizes: list[int] = []
-    original = NumpyExactBackend._batches
+    original = NumpyExactBackend._chunks
 
-    def recording_batches(self: NumpyExactBackend) -> Iterator[tuple[list[int], list[uuid.UUID], np.ndarray]]:
-        for batch in original(self):
-            sizes.append(batch[2].shape[0])
-            yield batch
+    def recording_chunks(
+        self: NumpyExactBackend, snapshot: search.IndexSnapshot
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        for chunk in original(self, snapshot):
+            assert not chunk[1].flags.owndata  # a view of the matrix, not a copy
+            sizes.append(chunk[1].shape[0])
+            yield chunk
 
-    monkeypatch.setattr(NumpyExactBackend, "_batches", recording_batches)
+    monkeypatch.setattr(NumpyExactBackend, "_chunks", recording_chunks)
 
-    NumpyExactBackend(batch_size=1000).search(probe, max_distance=THRESHOLD, limit=10)
+    NumpyExactBackend(chunk_rows=1000).search(probe, max_distance=THRESHOLD, limit=10)
 
     assert sizes == [1000, 1000, 500]
+
+
+# --- The copy in memory ---------------------------------------------------------------------------
+
+
+def test_the_copy_in_memory_is_one_contiguous_float32_matrix_with_aligned_ids(add_faces: AddFaces) -> None:
+    probe, embeddings, face_ids, photo_ids = _synthetic_index(add_faces, 1_500, seed=17)
+    backend = NumpyExactBackend()
+
+    backend.search(probe, max_distance=THRESHOLD, limit=1)
+
+    cached = backend.cached_index()
+    assert cached is not None
+    assert cached.embeddings.dtype == np.float32
+    assert cached.embeddings.shape == (1_500, 128)
+    assert cached.embeddings.flags.c_contiguous
+    row_of = {int(face_id): row for row, face_id in enumerate(cached.face_ids)}
+    assert sorted(row_of) == sorted(face_ids)
+    for index, face_id in enumerate(face_ids):
+        row = row_of[face_id]
+        assert np.array_equal(cached.embeddings[row], embeddings[index])
+        assert uuid.UUID(bytes=cached.photo_ids[row].tobytes()) == photo_ids[index]
+    assert cached.nbytes == 1_500 * BYTES_PER_FACE
+    assert backend.cache_info().nbytes == cached.nbytes
+
+
+def test_loading_reads_the_database_in_bounded_batches(
+    add_faces: AddFaces, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    probe, *_ = _synthetic_index(add_faces, 1_000, seed=19)
+    sizes: list[int] = []
+    original = search._read_batches
+
+    def recording_batches(faces: Any, *, load_rows: int) -> Iterator[Any]:
+        for batch in original(faces, load_rows=load_rows):
+            sizes.append(len(batch[0]))
+            yield batch
+
+    monkeypatch.setattr(search, "_read_batches", recording_batches)
+
+    NumpyExactBackend(load_rows=300).search(probe, max_distance=THRESHOLD, limit=5)
+
+    assert sizes == [300, 300, 300, 100]
+
+
+def test_search_finds_face_added_after_cache_loaded(add_faces: AddFaces) -> None:
+    probe, *_ = _synthetic_index(add_faces, 2_000, seed=23)
+    backend = NumpyExactBackend()
+    before = backend.search(probe, max_distance=THRESHOLD, limit=3)
+    loaded = backend.cache_info()
+
+    # Another process (the ingest command) commits a face identical to the probe.
+    (new_id,) = add_faces(np.array([probe]))
+    after = backend.search(probe, max_distance=THRESHOLD, limit=3)
+
+    assert after[0] == Match(face_id=new_id, photo_id=Face.objects.get(id=new_id).photo_id, distance=0.0)
+    assert after[1:] == before[:2]
+    info = backend.cache_info()
+    # Appended: only the new face was read.
+    assert (info.full_loads, info.appends, info.faces) == (loaded.full_loads, loaded.appends + 1, 2_001)
+
+
+def test_a_search_with_nothing_new_reads_no_faces(
+    add_faces: AddFaces, django_assert_num_queries: Any
+) -> None:
+    probe, *_ = _synthetic_index(add_faces, 500, seed=29)
+    backend = NumpyExactBackend()
+    backend.search(probe, max_distance=THRESHOLD, limit=5)
+
+    # The state row and the matches' existence, together.
+    with django_assert_num_queries(1):
+        backend.search(probe, max_distance=THRESHOLD, limit=5)
+
+
+def test_a_deleted_face_is_never_returned(add_faces: AddFaces, delete_faces: DeleteFaces) -> None:
+    probe, *_ = _synthetic_index(add_faces, 2_000, seed=31)
+    backend = NumpyExactBackend()
+    before = backend.search(probe, max_distance=THRESHOLD, limit=5)
+    loaded = backend.cache_info()
+
+    delete_faces([before[0].face_id, before[3].face_id])
+    after = backend.search(probe, max_distance=THRESHOLD, limit=5)
+
+    assert [match.face_id for match in after[:3]] == [before[1].face_id, before[2].face_id, before[4].face_id]
+    assert len(after) == 5
+    info = backend.cache_info()
+    assert (info.full_loads, info.faces) == (loaded.full_loads + 1, 1_998)
+
+
+def test_a_face_deleted_without_noting_it_is_still_never_returned(
+    add_faces: AddFaces, caplog: pytest.LogCaptureFixture
+) -> None:
+    probe, *_ = _synthetic_index(add_faces, 2_000, seed=37)
+    backend = NumpyExactBackend()
+    before = backend.search(probe, max_distance=THRESHOLD, limit=5)
+
+    Face.objects.filter(id=before[0].face_id).delete()  # no face_index_note_deletion(): a bug elsewhere
+    with caplog.at_level(logging.WARNING, logger="removal.search"):
+        after = backend.search(probe, max_distance=THRESHOLD, limit=5)
+
+    assert before[0].face_id not in {match.face_id for match in after}
+    assert after[:4] == before[1:]
+    assert len(after) == 5
+    assert "1 of 5 matches no longer exist; reloading the index" in caplog.text
+    assert str(before[0].face_id) not in caplog.text
+
+
+class _RollBack(Exception):
+    pass
+
+
+def test_faces_of_a_rolled_back_transaction_never_stay_in_the_copy(add_faces: AddFaces) -> None:
+    rng = np.random.default_rng(41)
+    probe = rng.normal(0, 0.09, 128).astype(np.float32)
+    add_faces(probe + rng.normal(0, 0.2, (1_000, 128)))  # all far from the probe
+    backend = NumpyExactBackend()
+    backend.search(probe, max_distance=THRESHOLD, limit=1)
+    loaded = backend.cache_info()
+    rolled_back = probe.astype("<f4")
+    committed = probe + np.full(128, 1e-4, dtype=np.float32)
+
+    seen_inside: list[Match] = []
+    try:
+        with transaction.atomic():
+            photo = _make_photos(1, label="rolled-back")[0]
+            version = face_index_note_addition()
+            face = Face.objects.create(
+                photo=photo,
+                embedding=rolled_back.tobytes(),
+                left=0,
+                top=0,
+                right=1,
+                bottom=1,
+                index_version=version,
+            )
+            seen_inside = backend.search(probe, max_distance=THRESHOLD, limit=1)
+            raise _RollBack
+    except _RollBack:
+        pass
+    # The transaction saw its own face...
+    assert seen_inside == [Match(face_id=face.id, photo_id=photo.id, distance=0.0)]
+    # ...which another transaction's face, stamped with the same version number, then replaces.
+    (committed_id,) = add_faces(np.array([committed]))
+
+    matches = backend.search(probe, max_distance=THRESHOLD, limit=5)
+
+    assert [(match.face_id, match.photo_id) for match in matches] == [
+        (committed_id, Face.objects.get(id=committed_id).photo_id)
+    ]
+    assert matches[0].distance == pytest.approx(1e-4 * np.sqrt(128), rel=1e-3)
+    assert backend.cache_info().full_loads == loaded.full_loads  # the new face was appended
+
+
+def test_a_missing_state_row_is_recreated_and_the_copy_reloaded(add_faces: AddFaces) -> None:
+    probe, *_ = _synthetic_index(add_faces, 500, seed=43)
+    backend = NumpyExactBackend()
+    backend.search(probe, max_distance=THRESHOLD, limit=1)
+    loaded = backend.cache_info()
+
+    FaceIndexState.objects.all().delete()  # as `manage.py flush` would
+    (new_id,) = add_faces(np.array([probe]))
+
+    assert backend.search(probe, max_distance=THRESHOLD, limit=1)[0].face_id == new_id
+    assert FaceIndexState.objects.get().version == 1
+    assert backend.cache_info().full_loads == loaded.full_loads + 1
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_binary_copy_loads_the_same_copy_as_the_cursor(
+    add_faces: AddFaces, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    probe, *_ = _synthetic_index(add_faces, 3_000, seed=53)
+    copies = {}
+    calls: list[int] = []
+    original = search._read_batches_by_copy
+
+    def counting(faces: Any, *, load_rows: int) -> Iterator[Any]:
+        calls.append(load_rows)
+        return original(faces, load_rows=load_rows)
+
+    monkeypatch.setattr(search, "_read_batches_by_copy", counting)
+    for way in ("copy", "cursor"):
+        if way == "cursor":
+            monkeypatch.setattr(connection, "vendor", "not-postgresql")
+        backend = NumpyExactBackend(load_rows=700)
+        backend.refresh()
+        backend.search(probe, max_distance=THRESHOLD, limit=10)
+        copies[way] = backend.cached_index()
+
+    assert calls == [700]
+    by_copy, by_cursor = copies["copy"], copies["cursor"]
+    assert by_copy is not None
+    assert by_cursor is not None
+    copy_order, cursor_order = np.argsort(by_copy.face_ids), np.argsort(by_cursor.face_ids)
+    for field in ("embeddings", "half_squared_norms", "face_ids", "photo_ids"):
+        assert np.array_equal(getattr(by_copy, field)[copy_order], getattr(by_cursor, field)[cursor_order])
+    assert by_copy.embeddings.flags.c_contiguous
+
+
+@pytest.mark.django_db(transaction=True)
+def test_noting_writes_outside_a_transaction_is_refused() -> None:
+    with pytest.raises(RuntimeError, match="inside the transaction"):
+        face_index_note_addition()
+    with pytest.raises(RuntimeError, match="inside the transaction"):
+        face_index_note_deletion()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_transactions_adding_faces_take_versions_in_commit_order() -> None:
+    FaceIndexState.objects.get_or_create(id=1)
+    first_holds_lock, release_first = threading.Event(), threading.Event()
+    versions: dict[str, int] = {}
+    finished: dict[str, float] = {}
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                versions["first"] = face_index_note_addition()
+                first_holds_lock.set()
+                release_first.wait(10)
+            finished["first"] = time.monotonic()
+        finally:
+            connections.close_all()
+
+    def second() -> None:
+        try:
+            first_holds_lock.wait(10)
+            with transaction.atomic():
+                versions["second"] = face_index_note_addition()
+            finished["second"] = time.monotonic()
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    first_holds_lock.wait(10)
+    time.sleep(0.3)
+    second_done_early = "second" in versions
+    release_first.set()
+    for thread in threads:
+        thread.join(20)
+
+    assert not second_done_early  # it waited for the first transaction's row lock
+    assert versions["second"] == versions["first"] + 1
+    assert finished["first"] <= finished["second"]
+
+
+# --- Errors and edges -----------------------------------------------------------------------------
 
 
 def test_a_corrupt_embedding_row_is_an_error_not_a_misread() -> None:
@@ -154,6 +553,21 @@ def test_a_corrupt_embedding_row_is_an_error_not_a_misread() -> None:
 
     with pytest.raises(ValueError, match="100 bytes, not 512"):
         NumpyExactBackend().search(np.zeros(128, dtype=np.float32), max_distance=THRESHOLD, limit=5)
+    assert NumpyExactBackend().cache_info().faces == 0
+
+
+@pytest.mark.parametrize("size", [100, 1000])
+@pytest.mark.parametrize("position", [0, 1_234, 2_499])
+def test_a_corrupt_embedding_among_many_is_reported_by_its_face_id(
+    add_faces: AddFaces, size: int, position: int
+) -> None:
+    face_ids = add_faces(np.zeros((2_500, 128), dtype=np.float32))
+    Face.objects.filter(id=face_ids[position]).update(embedding=b"\x01" * size)
+
+    with pytest.raises(ValueError, match=f"face {face_ids[position]}: embedding is {size} bytes, not 512"):
+        NumpyExactBackend(load_rows=1000).search(
+            np.zeros(128, dtype=np.float32), max_distance=THRESHOLD, limit=5
+        )
 
 
 def test_search_of_an_empty_index_finds_nothing() -> None:
@@ -172,6 +586,22 @@ def test_numpy_backend_implements_the_backend_interface() -> None:
     backend.add([])
     backend.remove([1, 2])
     backend.refresh()
+
+
+def test_refresh_forgets_the_copy_so_the_next_search_loads_it_again(add_faces: AddFaces) -> None:
+    probe, *_ = _synthetic_index(add_faces, 200, seed=47)
+    backend = NumpyExactBackend()
+    backend.search(probe, max_distance=THRESHOLD, limit=1)
+    loaded = backend.cache_info()
+
+    backend.refresh()
+
+    assert backend.cached_index() is None
+    backend.search(probe, max_distance=THRESHOLD, limit=1)
+    assert backend.cache_info().full_loads == loaded.full_loads + 1
+
+
+# --- Choosing a backend ---------------------------------------------------------------------------
 
 
 class RecordingBackend:

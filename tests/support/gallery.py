@@ -17,13 +17,14 @@ from __future__ import annotations
 import hashlib
 import io
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import transaction
 from PIL import Image, ImageOps
 
 from identity import pipeline
@@ -31,6 +32,7 @@ from identity import services as identity_services
 from removal import face_index
 from removal.face_index import PHOTO_PREFIX, THUMBNAIL_PREFIX, photo_ingest
 from removal.models import Face, Photo, RemovalRequest, Right, Status
+from removal.search import face_index_note_addition
 from removal.services.common import subject_ref
 
 HEADSHOT = "obama.jpg"
@@ -123,31 +125,38 @@ def _copy(key: str, prefix: str) -> str:
 
 @pytest.fixture
 def clone_photo() -> Callable[[Photo, int], list[Photo]]:
-    """`clone_photo(photo, n)`: n more photos with the same faces, their own files and rows."""
+    """`clone_photo(photo, n)`: n more photos with the same faces, their own files and rows, added to
+    the index the way `photo_ingest` adds them (one version for the lot)."""
 
     def clone(photo: Photo, count: int) -> list[Photo]:
         faces = list(Face.objects.filter(photo=photo))
         clones = []
+        with transaction.atomic():
+            version = face_index_note_addition()
+            for copy in _copies(photo, count):
+                Face.objects.bulk_create(
+                    Face(
+                        photo=copy,
+                        embedding=bytes(face.embedding),
+                        left=face.left,
+                        top=face.top,
+                        right=face.right,
+                        bottom=face.bottom,
+                        index_version=version,
+                    )
+                    for face in faces
+                )
+                clones.append(copy)
+        return clones
+
+    def _copies(photo: Photo, count: int) -> Iterator[Photo]:
         for _ in range(count):
-            copy = Photo.objects.create(
+            yield Photo.objects.create(
                 storage_key=_copy(photo.storage_key, PHOTO_PREFIX),
                 thumbnail_key=_copy(photo.thumbnail_key, THUMBNAIL_PREFIX),
                 content_sha256=uuid.uuid4().hex + uuid.uuid4().hex,
                 width=photo.width,
                 height=photo.height,
             )
-            Face.objects.bulk_create(
-                Face(
-                    photo=copy,
-                    embedding=bytes(face.embedding),
-                    left=face.left,
-                    top=face.top,
-                    right=face.right,
-                    bottom=face.bottom,
-                )
-                for face in faces
-            )
-            clones.append(copy)
-        return clones
 
     return clone
