@@ -103,6 +103,7 @@ def fresh_secrets() -> dict[str, str]:
             f"mk-{secrets.token_hex(4)}:{base64.b64encode(secrets.token_bytes(32)).decode()}"
         ),
         "VAULT_BLIND_INDEX_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "SIGNING_KEYS": f"sk-{secrets.token_hex(4)}:{base64.b64encode(secrets.token_bytes(32)).decode()}",
     }
 
 
@@ -111,7 +112,9 @@ def django_env(*, database_url: str, var_dir: Path) -> dict[str, str]:
 
     Explicit values win over the project's .env, which settings read without overwriting.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "VAULT_", "CELERY_"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "VAULT_", "CELERY_", "SIGNING_"))
+    }
     env.update(fresh_secrets())
     env.update(
         {

@@ -1,10 +1,11 @@
-"""The purge issue's benchmarks, on PostgreSQL: face discovery now; purge throughput to come.
+"""The purge issue's benchmarks, on PostgreSQL: face discovery, and purge throughput.
 
 Run from the project root:
 
     .venv/bin/python bench/purge.py                                  # every part written so far
     .venv/bin/python bench/purge.py --part discovery                 # 100,000 then 1,000,000 faces
     .venv/bin/python bench/purge.py --part discovery --sizes 100000 --repeat 50   # a quicker look
+    .venv/bin/python bench/purge.py --part purge                     # 10,000 photos purged
 
 Every part runs in this process against a throwaway database: `removal_bench_<pid>` is created on the
 PostgreSQL at 127.0.0.1:5432 (trust auth, user `postgres`), migrated with `manage.py migrate`, and
@@ -39,7 +40,24 @@ The ratio warm/bare must be at most `--max-ratio` (the issue's 1.5) for the exit
 machine is shared: the load average is printed with the figures; compare the ratios, measured in one
 run, rather than absolute times.
 
-Purge (`--part purge`): not written yet; the purge increment adds it here.
+Purge (`--part purge`): how long the purge takes for a subject with `--photos` (10,000) confirmed
+photos on the file system storage, against a bare delete of the same kind of files and rows (target:
+within 3x).
+
+1. Set-up, not measured: `--photos` photos of other people and `--photos` of the subject, each with a
+   small JPEG and its thumbnail written under the media root, one face row (noted in the face index as
+   an ingest would) and a confirmed candidate; the subject's request waits for approval. VACUUM ANALYZE.
+2. Ours: `purge_approve` (one job per configured target, each with its plan, in one transaction), then
+   every purge-phase job run to the end by `purge_job_run` in this process, one after the other, as
+   the worker would: claims and leases, batches of deletions committed with their progress, the final
+   check that nothing planned is left (a stat per file, a query per batch), the audit events, and the
+   completion with its signed receipt and notice. Enqueues are counted instead of sent (no broker).
+3. Checks: the request completed, none of the subject's rows or files remain, everyone else's do.
+4. Bare: as many new photos (files, face rows, candidates) set up the same way, then `os.unlink` of
+   their 2 x `--photos` files and one transaction deleting their candidate, face and photo rows by id
+   (`_raw_delete`: no ORM collector, no signals).
+
+The ratio ours/bare must be at most `--max-purge-ratio` (3) for the exit status to be 0.
 """
 
 from __future__ import annotations
@@ -112,6 +130,8 @@ class Config:
     seed: int
     timeout: float
     max_ratio: float
+    photos: int
+    max_purge_ratio: float
 
     @property
     def deadline(self) -> float:
@@ -121,7 +141,7 @@ class Config:
 def parse_args(argv: list[str] | None = None) -> Config:
     parser = argparse.ArgumentParser(
         description="The purge issue's benchmarks on PostgreSQL, in-process: face discovery over 100k and "
-        "1M faces (--part discovery); purge throughput comes later (--part purge).",
+        "1M faces (--part discovery); purge throughput for 10,000 photos (--part purge).",
     )
     parser.add_argument("--part", choices=PARTS, default="all", help="which part to run (default all)")
     parser.add_argument(
@@ -150,6 +170,15 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser.add_argument(
         "--max-ratio", type=float, default=1.5, help="fail if warm / bare exceeds this (0: report only)"
     )
+    parser.add_argument(
+        "--photos", type=int, default=10_000, help="the subject's confirmed photos to purge (default 10000)"
+    )
+    parser.add_argument(
+        "--max-purge-ratio",
+        type=float,
+        default=3.0,
+        help="fail if ours / bare exceeds this (0: off)",
+    )
     args = parser.parse_args(argv)
     try:
         sizes = tuple(int(size) for size in args.sizes.split(","))
@@ -163,6 +192,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
         parser.error("--planted must be between 2 and the first size")
     if args.repeat < 1 or args.naive < 0 or args.limit < 1 or args.chunk_rows < 1 or args.timeout <= 0:
         parser.error("--repeat, --limit, --chunk-rows, --timeout must be positive; --naive >= 0")
+    if not 1 <= args.photos <= 100_000 or args.max_purge_ratio < 0:
+        parser.error("--photos must be between 1 and 100000; --max-purge-ratio >= 0")
     if not 0 < args.max_distance < 1.0 or args.max_ratio < 0:
         parser.error("--max-distance must be in (0, 1) (planted faces lie below 0.55); --max-ratio >= 0")
     return Config(
@@ -177,6 +208,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
         seed=args.seed,
         timeout=args.timeout,
         max_ratio=args.max_ratio,
+        photos=args.photos,
+        max_purge_ratio=args.max_purge_ratio,
     )
 
 
@@ -620,17 +653,203 @@ def print_discovery(reports: list[SizeReport], config: Config, bench: Bench) -> 
 # --- Purge ----------------------------------------------------------------------------------------
 
 
-def purge(bench: Bench, config: Config) -> None:
-    """Purge throughput: the purge increment writes it (and drops the early exit in `_run`)."""
-    print("\npurge          : not measured yet (the purge increment adds it)")
+@dataclass
+class PurgeReport:
+    photos: int
+    approve_s: float = 0.0
+    jobs_s: dict[str, float] = field(default_factory=dict)
+    ours_s: float = 0.0
+    bare_s: float = 0.0
+    bare_files_s: float = 0.0
+    bare_rows_s: float = 0.0
+
+    @property
+    def ratio(self) -> float:
+        return self.ours_s / self.bare_s
+
+
+def _tiny_jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), (120, 90, 60)).save(out, format="JPEG", quality=80)
+    return out.getvalue()
+
+
+def _photos_on_disk(count: int, *, label: str, media_root: Path, request: Any) -> list[Any]:
+    """`count` photos, each with its file and thumbnail on the file system, one face row and one
+    confirmed candidate of `request`: set up the fast way (bulk inserts, plain writes), not measured."""
+    from django.db import transaction
+
+    from removal.face_index import PHOTO_PREFIX, THUMBNAIL_PREFIX
+    from removal.models import Candidate, Face, Photo
+    from removal.search import face_index_note_addition
+
+    data = _tiny_jpeg()
+    for folder in (PHOTO_PREFIX, THUMBNAIL_PREFIX):
+        (media_root / folder).mkdir(parents=True, exist_ok=True)
+    photos = []
+    for number in range(count):
+        name = f"{label}-{number}-{uuid.uuid4().hex}.jpg"
+        photo = Photo(
+            storage_key=f"{PHOTO_PREFIX}/{name}",
+            thumbnail_key=f"{THUMBNAIL_PREFIX}/{name}",
+            content_sha256=hashlib.sha256(name.encode()).hexdigest(),
+            width=64,
+            height=64,
+        )
+        (media_root / photo.storage_key).write_bytes(data)
+        (media_root / photo.thumbnail_key).write_bytes(data)
+        photos.append(photo)
+    embedding = np.random.default_rng(7).normal(size=DIMENSIONS).astype("<f4").tobytes()
+    with transaction.atomic():
+        version = face_index_note_addition()
+        Photo.objects.bulk_create(photos, batch_size=2_000)
+        faces = Face.objects.bulk_create(
+            (
+                Face(photo=p, embedding=embedding, left=0, top=0, right=8, bottom=8, index_version=version)
+                for p in photos
+            ),
+            batch_size=2_000,
+        )
+        Candidate.objects.bulk_create(
+            (Candidate(request=request, face=face, distance=0.3, decision="confirmed") for face in faces),
+            batch_size=2_000,
+        )
+    return photos
+
+
+def _bench_request(email: str) -> Any:
+    from removal import services
+    from removal.models import RemovalRequest, Status
+
+    request = services.removal_request_create(
+        name="Bench Subject",
+        email=email,
+        right="erasure",
+        jurisdictions=["EU"],
+        channel="api",
+        actor=services.SUBJECT,
+    ).request
+    RemovalRequest.objects.filter(id=request.id).update(status=Status.AWAITING_REVIEW)
+    request.refresh_from_db()
+    return request
+
+
+def purge(bench: Bench, config: Config, *, media_root: Path) -> PurgeReport:
+    """Ours against a bare delete of the same kind of files and rows (see the module docstring)."""
+    from django.db import connection, transaction
+
+    import notifications.services
+    from removal import services
+    from removal.models import Candidate, Face, Photo, PurgeJob, Status
+    from removal.services import purge as purge_service
+
+    # No broker here: what approval and completion would wake (the jobs' tasks, the completion
+    # notice's delivery) is counted instead; this process runs the jobs itself, one after another.
+    woken: list[str] = []
+
+    def count_job(job_id: uuid.UUID | str, *, countdown: float = 0) -> None:
+        woken.append(str(job_id))
+
+    def skip_delivery(message_id: str, *, countdown: float | None = None) -> None:
+        pass
+
+    # The on_commit hooks look these functions up in their modules at call time.
+    purge_service._enqueue = count_job
+    notifications.services._enqueue_delivery = skip_delivery
+
+    report = PurgeReport(photos=config.photos)
+    print(
+        f"\npurge          : {config.photos:,} confirmed photos of one subject among {config.photos:,} "
+        "of other people, file system storage",
+        flush=True,
+    )
+    others = _photos_on_disk(
+        config.photos,
+        label="other",
+        media_root=media_root,
+        request=_bench_request("someone.else@example.org"),
+    )
+    request = _bench_request("bench.subject@example.org")
+    subject = _photos_on_disk(config.photos, label="subject", media_root=media_root, request=request)
+    bench.vacuum_analyze("removal_photo", "removal_face", "removal_candidate")
+    connection.close()  # a fresh connection, as a worker would have
+
+    began = time.perf_counter()
+    with transaction.atomic():
+        jobs = purge_service.purge_approve(request=request, actor=services.SYSTEM)
+    report.approve_s = time.perf_counter() - began
+    for job in jobs:
+        if job.phase != PurgeJob.Phase.PURGE or job.status != PurgeJob.Status.PENDING:
+            continue
+        job_began = time.perf_counter()
+        status = purge_service.purge_job_run(job_id=job.id)
+        report.jobs_s[job.target] = time.perf_counter() - job_began
+        if status != PurgeJob.Status.DONE:
+            raise BenchError(f"purge job {job.target} ended {status}, not done")
+    report.ours_s = time.perf_counter() - began
+
+    request.refresh_from_db()
+    if request.status != Status.COMPLETED:
+        bench.failures.append(f"purge: the request ended {request.status}, not completed")
+    if Photo.objects.filter(id__in=[p.id for p in subject]).exists():
+        bench.failures.append("purge: some of the subject's photo rows remain")
+    if any((media_root / p.storage_key).exists() or (media_root / p.thumbnail_key).exists() for p in subject):
+        bench.failures.append("purge: some of the subject's files remain")
+    if Photo.objects.filter(id__in=[p.id for p in others]).count() != len(others) or not all(
+        (media_root / p.storage_key).exists() for p in others
+    ):
+        bench.failures.append("purge: other people's photos were touched")
+
+    # The bare equivalent: the same number of files unlinked, the same rows (candidates, faces, photos)
+    # deleted by id in one transaction, nothing else.
+    bare = _photos_on_disk(config.photos, label="bare", media_root=media_root, request=request)
+    ids = [p.id for p in bare]
+    bench.vacuum_analyze("removal_photo", "removal_face", "removal_candidate")
+    connection.close()
+    began = time.perf_counter()
+    for photo in bare:
+        os.unlink(media_root / photo.storage_key)
+        os.unlink(media_root / photo.thumbnail_key)
+    report.bare_files_s = time.perf_counter() - began
+    rows_began = time.perf_counter()
+    with transaction.atomic():
+        Candidate.objects.filter(face__photo_id__in=ids)._raw_delete(connection.alias)
+        Face.objects.filter(photo_id__in=ids)._raw_delete(connection.alias)
+        Photo.objects.filter(id__in=ids)._raw_delete(connection.alias)
+    report.bare_rows_s = time.perf_counter() - rows_began
+    report.bare_s = time.perf_counter() - began
+    if Photo.objects.filter(id__in=ids).exists():
+        bench.failures.append("purge: the bare delete left rows")
+    return report
+
+
+def print_purge(report: PurgeReport, config: Config, bench: Bench) -> None:
+    per_second = report.photos / report.ours_s
+    print(f"approve        : {report.approve_s * 1000:.0f} ms (jobs and their plans, in one transaction)")
+    for target, seconds in report.jobs_s.items():
+        print(f"job {target:<15}: {seconds:.2f} s")
+    print(
+        f"ours           : {report.ours_s:.2f} s for {report.photos:,} photos ({per_second:,.0f} photos/s; "
+        f"{2 * report.photos:,} files, {report.photos:,} photo and face rows, receipt and completion)"
+    )
+    print(
+        f"bare           : {report.bare_s:.2f} s (unlink {report.bare_files_s:.2f} s, DELETE "
+        f"{report.bare_rows_s:.2f} s)"
+    )
+    target = f" (target <= {config.max_purge_ratio:g}x)" if config.max_purge_ratio else ""
+    print(f"ratio ours/bare: {report.ratio:.2f}x{target}; load average {os.getloadavg()[0]:.1f}")
+    if config.max_purge_ratio and report.ratio > config.max_purge_ratio:
+        bench.failures.append(f"purge: ours/bare {report.ratio:.2f} exceeds {config.max_purge_ratio:g}")
 
 
 # --- Main -----------------------------------------------------------------------------------------
 
 
 def _run(config: Config) -> int:
-    if config.part == "purge":
-        raise BenchError("--part purge is not written yet")
     db_name = f"removal_bench_{os.getpid()}"
     var_dir = Path(tempfile.mkdtemp(prefix="removal-bench-"))
     (var_dir / "static").mkdir()
@@ -646,7 +865,7 @@ def _run(config: Config) -> int:
                 if config.part in ("discovery", "all"):
                     print_discovery(discovery(bench, config), config, bench)
                 if config.part in ("purge", "all"):
-                    purge(bench, config)
+                    print_purge(purge(bench, config, media_root=var_dir / "media"), config, bench)
             finally:
                 bench.close()
             print(f"checks         : {'all passed' if not bench.failures else 'FAILED'}")

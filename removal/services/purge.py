@@ -84,11 +84,10 @@ def purge_approve(*, request: RemovalRequest, actor: Actor) -> list[PurgeJob]:
         # With the subject's consent, their minimised suppression template is made from the headshot
         # here, in the approving transaction, before the purge destroys the headshot.
         suppression_entry_create(request=locked)
-        jobs = _jobs_create(request=locked)
+        ctx = PurgeContext(request=locked)
+        jobs = _jobs_create(ctx=ctx)
         removal_request_approve_purge(
-            request=locked,
-            actor=actor,
-            details={"jobs": len(jobs), "photos": len(PurgeContext(request=locked).confirmed_photo_ids)},
+            request=locked, actor=actor, details={"jobs": len(jobs), "photos": len(ctx.confirmed_photo_ids)}
         )
         due = [job.id for job in jobs if job.status == PurgeJob.Status.PENDING and job.next_attempt_at]
         transaction.on_commit(lambda: _enqueue_all(due))
@@ -97,14 +96,14 @@ def purge_approve(*, request: RemovalRequest, actor: Actor) -> list[PurgeJob]:
     return jobs
 
 
-def _jobs_create(*, request: RemovalRequest) -> list[PurgeJob]:
+def _jobs_create(*, ctx: PurgeContext) -> list[PurgeJob]:
+    """One job per target, with the plan it makes now (every target plans from the same context)."""
     now = timezone.now()
-    ctx = PurgeContext(request=request)
     jobs = []
     for target in purge_targets().values():
         items = [str(item) for item in target.plan(ctx)]
         job = PurgeJob(
-            request=request,
+            request=ctx.request,
             target=target.name,
             category=target.category,
             phase=target.phase,

@@ -75,7 +75,12 @@ class PurgeContext:
         )
 
     def confirmed_photos(self) -> list[Photo]:
-        return list(Photo.objects.filter(id__in=self.confirmed_photo_ids).order_by("id"))
+        """The confirmed photos' rows, read once per context (every target plans from them)."""
+        return list(self._confirmed_photos)
+
+    @cached_property
+    def _confirmed_photos(self) -> tuple[Photo, ...]:
+        return tuple(Photo.objects.filter(id__in=self.confirmed_photo_ids).order_by("id"))
 
     def subject_pii(self) -> SubjectPII:
         """The subject's name and e-mail, decrypted: for targets keyed by them (an operator's CRM).
