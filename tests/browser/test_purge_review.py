@@ -8,7 +8,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from removal.models import AuditEvent, Candidate, Photo, RemovalRequest, Status
-from removal.services.discovery import removal_request_discover
+from removal.selectors import hash_status_token
+from removal.services.common import SYSTEM
+from removal.services.discovery import candidates_decide, removal_request_discover
+from removal.services.purge import purge_approve
 from tests.browser.conftest import screenshot
 from tests.support.gallery import Gallery
 
@@ -69,3 +72,33 @@ def test_a_reviewer_confirms_the_subjects_photos_and_approves_the_purge(
     actions = list(events.values_list("action", flat=True))
     assert actions.count("request.candidates_decided") == 2
     assert "request.headshot_viewed" in actions and "request.approve_purge" in actions
+
+
+def test_the_subject_sees_the_receipt_on_a_phone_and_checks_it(
+    phone_page: Page,
+    site: str,
+    gallery: Gallery,
+    verified_request: RemovalRequest,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    token = "the-subjects-status-link-secret"
+    RemovalRequest.objects.filter(id=verified_request.id).update(status_token_hash=hash_status_token(token))
+    removal_request_discover(request_id=verified_request.id)
+    ids = Candidate.objects.filter(request=verified_request).values_list("id", flat=True)
+    candidates_decide(request=verified_request, actor=SYSTEM, decisions=dict.fromkeys(ids, "confirmed"))
+    with django_capture_on_commit_callbacks(execute=True):
+        purge_approve(request=verified_request, actor=SYSTEM)
+    page = phone_page
+
+    page.goto(f"{site}/status/?t={token}")
+    expect(page.locator(".status-badge")).to_have_text("Completed")
+    expect(page.get_by_role("heading", name="Your deletion receipt")).to_be_visible()
+    expect(page.get_by_text("Photos: 5")).to_be_visible()
+    document = page.get_by_label("Receipt (copy all of it)").input_value()
+    screenshot(page, "receipt-1-status-page")
+
+    page.get_by_role("link", name="Check a receipt").click()
+    page.get_by_label("Paste the receipt").fill(document)
+    page.get_by_role("button", name="Check the receipt").click()
+    expect(page.get_by_role("status")).to_contain_text("Valid: signed by")
+    screenshot(page, "receipt-2-checked")
