@@ -13,7 +13,7 @@ import secrets
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -48,6 +48,32 @@ def raise_stop(signum: int, _frame: object) -> None:
 def install_stop_handlers() -> None:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, raise_stop)
+
+
+def run_guarded(run: Callable[[], int], *, timeout: float) -> int:
+    """Run a bench's body as its exit status, cleaning up (its `finally` blocks) on every way out:
+    a BenchError, Ctrl-C, SIGTERM/SIGHUP, a `manage.py` subprocess timing out, or an alarm set
+    `timeout` + 60 s from now, the last resort past the bench's own `--timeout` (a statement stuck
+    longer than its own limit)."""
+    install_stop_handlers()
+    signal.signal(signal.SIGALRM, raise_stop)
+    signal.setitimer(signal.ITIMER_REAL, timeout + 60)
+    try:
+        return run()
+    except BenchError as exc:
+        print(f"bench failed: {exc}", file=sys.stderr)
+        return 1
+    except Stop as exc:
+        print(f"stopped by {exc}; cleaned up", file=sys.stderr)
+        return 1 if str(exc) == "SIGALRM" else 130
+    except KeyboardInterrupt:
+        print("interrupted; cleaned up", file=sys.stderr)
+        return 130
+    except subprocess.TimeoutExpired as exc:
+        print(f"bench failed: {exc.cmd[1:3]} took longer than {exc.timeout:.0f} s", file=sys.stderr)
+        return 1
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 # --- PostgreSQL -----------------------------------------------------------------------------------

@@ -68,9 +68,7 @@ import hashlib
 import os
 import platform
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -95,11 +93,9 @@ from bench._support import (  # noqa: E402
     PG_PORT,
     PG_USER,
     BenchError,
-    Stop,
     django_env,
-    install_stop_handlers,
     manage,
-    raise_stop,
+    run_guarded,
     server_version,
     throwaway_database,
 )
@@ -878,26 +874,7 @@ def _run(config: Config) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
-    install_stop_handlers()
-    # A last resort past --timeout (a statement stuck longer than its own limit): stop, clean up.
-    signal.signal(signal.SIGALRM, raise_stop)
-    signal.setitimer(signal.ITIMER_REAL, config.timeout + 60)
-    try:
-        return _run(config)
-    except BenchError as exc:
-        print(f"bench failed: {exc}", file=sys.stderr)
-        return 1
-    except Stop as exc:
-        print(f"stopped by {exc}; cleaned up", file=sys.stderr)
-        return 1 if str(exc) == "SIGALRM" else 130
-    except KeyboardInterrupt:
-        print("interrupted; cleaned up", file=sys.stderr)
-        return 130
-    except subprocess.TimeoutExpired as exc:
-        print(f"bench failed: {exc.cmd[1:3]} took longer than {exc.timeout:.0f} s", file=sys.stderr)
-        return 1
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+    return run_guarded(lambda: _run(config), timeout=config.timeout)
 
 
 if __name__ == "__main__":
