@@ -26,6 +26,7 @@ Targets are listed by dotted path in `settings.PURGE_TARGETS` (the built-ins) an
 from __future__ import annotations
 
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -94,8 +95,9 @@ class PurgeContext:
         return f"{self.request.id}:{target}:{item}" if item else f"{self.request.id}:{target}"
 
 
-class PurgeTarget:
-    """Base class of a purge target (see the module docstring). Subclasses set the class attributes."""
+class PurgeTarget(ABC):
+    """Base class of a purge target (see the module docstring): subclasses set the class attributes
+    and implement the three abstract methods; a target missing one fails the start-up check."""
 
     # Registry name, stored on the job: never rename one that has jobs.
     name: ClassVar[str]
@@ -104,16 +106,19 @@ class PurgeTarget:
     phase: ClassVar[str] = PurgeJob.Phase.PURGE
     batch_size: ClassVar[int] = 500
 
+    @abstractmethod
     def plan(self, ctx: PurgeContext) -> list[str]:
-        raise NotImplementedError
+        """The items to delete (opaque ids), inside the approving transaction."""
 
+    @abstractmethod
     def purge(self, ctx: PurgeContext, items: Sequence[str]) -> None:
-        raise NotImplementedError
+        """Delete these items, idempotently, inside the transaction that records the progress."""
 
+    @abstractmethod
     def remaining(self, ctx: PurgeContext, items: Sequence[str]) -> list[str]:
-        raise NotImplementedError
+        """The planned items still there (the job is done when none are)."""
 
-    def purge_failed(self, ctx: PurgeContext, error: Exception) -> None:
+    def purge_failed(self, ctx: PurgeContext, error: Exception) -> None:  # noqa: B027 (optional hook)
         """Keep evidence of a failed batch that its rollback undid. Most targets have none."""
 
 

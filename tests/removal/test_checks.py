@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from removal.checks import check_deadline_policy, check_purge_targets
-from removal.targets import PurgeTarget
+from removal.targets import PurgeContext, PurgeTarget
+from removal.targets.face_index import PhotoFiles
 from vault.checks import check_vault_keys
 
 
@@ -21,9 +23,22 @@ def test_malformed_vault_keys_stop_the_service_from_starting(settings: Any) -> N
     assert [e.id for e in check_vault_keys(None)] == ["vault.E001", "vault.E002"]
 
 
-class _BadCategory(PurgeTarget):
+class _BadCategory(PhotoFiles):
     name = "bad_category"
     category = "Photos of Me"
+
+
+class _Incomplete(PurgeTarget):
+    """Forgets `remaining`: the job could never be checked done."""
+
+    name = "incomplete"
+    category = "incomplete"
+
+    def plan(self, ctx: PurgeContext) -> list[str]:
+        return []
+
+    def purge(self, ctx: PurgeContext, items: Sequence[str]) -> None:
+        pass
 
 
 def test_a_purge_target_that_cannot_be_loaded_stops_the_service(settings: Any) -> None:
@@ -37,6 +52,12 @@ def test_a_purge_target_whose_category_is_not_a_receipt_code_stops_the_service(s
     settings.PURGE_EXTRA_TARGETS = ["tests.removal.test_checks._BadCategory"]
     [error] = check_purge_targets(None)
     assert error.id == "removal.E003" and "Photos of Me" in error.msg
+
+
+def test_a_purge_target_missing_a_method_stops_the_service(settings: Any) -> None:
+    settings.PURGE_EXTRA_TARGETS = ["tests.removal.test_checks._Incomplete"]
+    [error] = check_purge_targets(None)
+    assert error.id == "removal.E002" and "remaining" in error.msg
 
 
 def test_the_built_in_purge_targets_pass_the_check() -> None:
