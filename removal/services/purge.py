@@ -14,6 +14,7 @@ for the retention period.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -436,3 +437,42 @@ def completion_context(request: RemovalRequest) -> dict[str, object]:
         "verify_url": f"{settings.PUBLIC_BASE_URL}{reverse('removal:receipt_verify')}",
         "personal_data_erased_after_days": settings.REQUEST_PERSONAL_DATA_RETENTION_DAYS,
     }
+
+
+def purge_jobs_replay(*, completed_since: datetime, actor: Actor) -> int:
+    """Run again every job of the requests completed since then: after a database restore brought back
+    photos, headshots or keys that the purge had deleted. Returns how many requests were replayed.
+
+    Every target's purge is idempotent and its plan is kept on the job, so running it again deletes
+    what came back and nothing else. The requests stay completed: no second receipt, no second notice.
+    The personal-data jobs keep their retention date.
+    """
+    now = timezone.now()
+    requests = list(
+        RemovalRequest.objects.filter(status=Status.COMPLETED, status_changed_at__gte=completed_since)
+        .filter(purge_jobs__planned__gt=0)
+        .distinct()
+        .values_list("id", "status_changed_at")
+    )
+    for request_id, completed_at in requests:
+        with transaction.atomic():
+            jobs = PurgeJob.objects.select_for_update().filter(request_id=request_id, planned__gt=0)
+            replayed = [job for job in jobs if job.status != PurgeJob.Status.RUNNING]
+            erase_at = completed_at + timedelta(days=settings.REQUEST_PERSONAL_DATA_RETENTION_DAYS)
+            for job in replayed:
+                after_completion = job.phase == PurgeJob.Phase.AFTER_COMPLETION
+                PurgeJob.objects.filter(id=job.id).update(
+                    status=PurgeJob.Status.PENDING,
+                    done=0,
+                    failed=0,
+                    attempts=0,
+                    last_error="",
+                    finished_at=None,
+                    next_attempt_at=max(erase_at, now) if after_completion else now,
+                )
+            audit_request_event(
+                request_id, "purge_replayed", actor=actor, details={"jobs": [job.target for job in replayed]}
+            )
+            due = [job.id for job in replayed if job.phase == PurgeJob.Phase.PURGE]
+            transaction.on_commit(functools.partial(_enqueue_all, due))
+    return len(requests)

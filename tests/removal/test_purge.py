@@ -10,10 +10,14 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import timedelta
+from io import StringIO
 from typing import Any
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 from django.test import override_settings
 from django.urls import reverse
@@ -438,3 +442,51 @@ def test_the_subject_follows_the_purge_and_gets_the_receipt_on_the_status_page_a
     api = client.get(reverse("removal:api_status"), HTTP_X_STATUS_TOKEN=token).json()
     assert api["status"] == "completed" and api["purge_progress"] is None
     assert api["receipt"] == receipt.document
+
+
+def test_after_a_restore_replaying_the_purge_deletes_again_what_came_back_and_nothing_else(
+    reviewed: RemovalRequest, gallery: Gallery, reviewer: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    # What a backup taken before the purge holds: the subject's photo rows, faces and files.
+    backup = [
+        (photo, list(Face.objects.filter(photo=photo)), _read(photo.storage_key), _read(photo.thumbnail_key))
+        for photo in gallery.subject
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        purge_approve(request=reviewed, actor=services.Actor.staff(reviewer))
+    reviewed.refresh_from_db()
+    assert reviewed.status == Status.COMPLETED
+    messages = Message.objects.count()
+
+    # The restore brings them back.
+    for photo, faces, original, thumbnail in backup:
+        photo.save(force_insert=True)
+        Face.objects.bulk_create(faces)
+        default_storage.save(photo.storage_key, ContentFile(original))
+        default_storage.save(photo.thumbnail_key, ContentFile(thumbnail))
+    out = StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("purge_replay", "--completed-since", "2000-01-01", stdout=out)
+
+    assert "1 completed request(s)" in out.getvalue()
+    assert not Photo.objects.filter(id__in=[p.id for p in gallery.subject]).exists()
+    assert not any(default_storage.exists(key) for key in _files(gallery.subject))
+    assert Photo.objects.filter(id__in=[p.id for p in gallery.others]).count() == len(gallery.others)
+    reviewed.refresh_from_db()
+    assert reviewed.status == Status.COMPLETED
+    assert DeletionReceipt.objects.filter(request=reviewed).count() == 1
+    assert Message.objects.count() == messages  # no second completion notice
+    [replayed] = _events(reviewed, "purge_replayed")
+    assert sorted(replayed["jobs"]) == sorted([*BUSY_TARGETS, "personal_data"])
+    assert len(_events(reviewed, "complete_purge")) == 1
+
+
+def _read(key: str) -> bytes:
+    with default_storage.open(key, "rb") as handle:
+        return handle.read()
+
+
+@pytest.mark.parametrize("value", ["yesterday", "2026-11-20T10:00"])
+def test_purge_replay_refuses_a_moment_it_cannot_read(value: str) -> None:
+    with pytest.raises(CommandError, match="--completed-since"):
+        call_command("purge_replay", "--completed-since", value)
