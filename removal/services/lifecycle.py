@@ -26,11 +26,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from identity import services as identity_services
 from removal.audit import JsonValue
 from removal.deadlines import JURISDICTIONS
 from removal.models import (
     CLOSED_STATUSES,
     OPEN_STATUSES,
+    Candidate,
     DenialBasis,
     IdentityDoubt,
     RemovalRequest,
@@ -46,6 +48,7 @@ from removal.services.common import (
     InvalidRequest,
     audit_request_event,
     notify_subject,
+    subject_ref,
 )
 from vault.services import data_key_shred, sealer_for
 
@@ -118,6 +121,11 @@ def _transition(
             raise IllegalTransition(reference=request.reference, move=move_name, status=current or "deleted")
         if move.target in CLOSED_STATUSES:
             reminders_cancel(request=request)
+        if move.target in (Status.DENIED, Status.WITHDRAWN):
+            # Nothing will be purged: what identity and discovery kept of the subject's face (the
+            # headshot probe, the candidates' scores) goes now, not with a purge that never comes.
+            Candidate.objects.filter(request_id=request.id).delete()
+            identity_services.headshot_probe_destroy(subject_ref=subject_ref(request))
         if notice := _NOTICES.get(move_name):
             request.refresh_from_db()
             notify_subject(

@@ -9,13 +9,16 @@ from typing import Any
 
 import numpy as np
 import pytest
+from django.core.files.storage import default_storage
 from django.test import override_settings
 from django.utils import timezone
 
+from identity import selectors as identity_selectors
 from removal import services
 from removal.candidates import DiscoveryPolicy, candidates_find
 from removal.models import AuditEvent, Candidate, Face, Photo, RemovalRequest, Status
 from removal.search import NumpyExactBackend
+from removal.services.common import subject_ref
 from removal.services.discovery import candidates_decide, discovery_sweep, removal_request_discover
 from tests.support.gallery import Gallery
 
@@ -274,3 +277,22 @@ def test_candidates_can_be_decided_only_while_under_review(in_review: RemovalReq
         candidates_decide(
             request=in_review, actor=services.Actor.staff(reviewer), decisions={some.id: "rejected"}
         )
+
+
+@pytest.mark.parametrize("close", ["deny", "withdraw"])
+def test_closing_a_request_without_a_purge_destroys_the_headshot_and_the_candidates(
+    in_review: RemovalRequest, reviewer: Any, close: str, django_capture_on_commit_callbacks: Any
+) -> None:
+    probe_file = identity_selectors.headshot_probe_storage_name(subject_ref=subject_ref(in_review))
+    assert probe_file and Candidate.objects.filter(request=in_review).exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.removal_request_transition(
+            request=in_review, move=close, actor=services.Actor.staff(reviewer), basis="manifestly_unfounded"
+        )
+
+    assert not Candidate.objects.filter(request=in_review).exists()
+    assert not identity_selectors.has_headshot_probe(subject_ref=subject_ref(in_review))
+    assert not default_storage.exists(probe_file)
+    # The index itself is untouched: nothing was approved for deletion.
+    assert Photo.objects.count() == 8
