@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.utils.translation import get_language, gettext
 from drf_spectacular.types import OpenApiTypes
@@ -19,16 +20,19 @@ from rest_framework.views import APIView
 from removal import selectors, services
 from removal.models import (
     JURISDICTION_CHOICES,
+    Candidate,
     Channel,
     DenialBasis,
     ExtensionReason,
     IdentityDoubt,
+    PurgeJob,
     RemovalRequest,
     Right,
     Status,
     SubjectAsk,
 )
 from removal.services import suppression
+from removal.services.discovery import candidates_decide
 
 STATUS_TOKEN_HEADER = "X-Status-Token"  # noqa: S105 (a header name)
 
@@ -377,6 +381,109 @@ class StaffIdentityReceivedView(APIView):
             lambda obj, actor, data: services.removal_request_record_identity_received(
                 request=obj, actor=actor, **data
             ),
+        )
+
+
+class CandidateSerializer(serializers.ModelSerializer):
+    photo = serializers.UUIDField(source="face.photo_id", read_only=True)
+
+    class Meta:
+        model = Candidate
+        fields = [
+            "id",
+            "face",
+            "photo",
+            "distance",
+            "lookalike",
+            "lookalike_distance",
+            "decision",
+            "decided_at",
+        ]
+
+
+class CandidateDecisionsSerializer(serializers.Serializer):
+    decisions = serializers.DictField(
+        child=serializers.ChoiceField(choices=Candidate.Decision.choices),
+        help_text='Candidate id → "confirmed" (the subject), "rejected" (someone else) or "pending".',
+    )
+
+    def validate_decisions(self, value: dict[str, str]) -> dict[int, str]:
+        try:
+            return {int(key): decision for key, decision in value.items()}
+        except ValueError:
+            raise serializers.ValidationError("Candidate ids are whole numbers.") from None
+
+
+class PurgeJobSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PurgeJob
+        fields = [
+            "id",
+            "target",
+            "category",
+            "phase",
+            "status",
+            "planned",
+            "done",
+            "failed",
+            "attempts",
+            "attempt_limit",
+            "next_attempt_at",
+            "last_error",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class StaffCandidatesView(APIView):
+    """Discovery's candidates for a request (nearest first), and staff decisions on them.
+
+    Thumbnails and the headshot are shown on the admin's review page only (the headshot's every view is
+    audited there); this lists ids, scores and decisions.
+    """
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(responses={200: CandidateSerializer(many=True)})
+    def get(self, request: Request, pk: str) -> Response:
+        removal_request = generics.get_object_or_404(RemovalRequest, pk=pk)
+        candidates = Candidate.objects.filter(request=removal_request).select_related("face")
+        return Response(CandidateSerializer(candidates, many=True).data)
+
+    @extend_schema(
+        request=CandidateDecisionsSerializer,
+        responses={200: CandidateSerializer(many=True), 400: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
+    )
+    def post(self, request: Request, pk: str) -> Response:
+        removal_request = generics.get_object_or_404(RemovalRequest, pk=pk)
+        serializer = CandidateDecisionsSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            candidates_decide(
+                request=removal_request,
+                actor=services.Actor.staff(request.user),
+                decisions=serializer.validated_data["decisions"],
+                user=request.user if isinstance(request.user, User) else None,
+            )
+        except services.InvalidRequest as exc:
+            return _invalid(exc)
+        except services.IllegalTransition as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return self.get(request, pk)
+
+
+class StaffPurgeJobsView(generics.ListAPIView):
+    """A request's purge jobs and their progress (items planned, done, failed)."""
+
+    permission_classes = [IsAdminUser]
+    serializer_class = PurgeJobSerializer
+    pagination_class = None
+
+    def get_queryset(self) -> QuerySet[PurgeJob]:
+        return (
+            PurgeJob.objects.filter(request_id=self.kwargs["pk"])
+            .defer("plan")
+            .order_by("created_at", "target")
         )
 
 

@@ -35,6 +35,16 @@ urlpatterns = [
         name="api_staff_identity_received",
     ),
     path(
+        "api/v1/staff/requests/<uuid:pk>/candidates/",
+        api.StaffCandidatesView.as_view(),
+        name="api_staff_candidates",
+    ),
+    path(
+        "api/v1/staff/requests/<uuid:pk>/purge-jobs/",
+        api.StaffPurgeJobsView.as_view(),
+        name="api_staff_purge_jobs",
+    ),
+    path(
         "api/v1/staff/requests/<uuid:pk>/transitions/",
         api.StaffTransitionView.as_view(),
         name="api_staff_transition",

@@ -6,7 +6,8 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from removal.models import AuditEvent, RemovalRequest, Status
+from removal.models import AuditEvent, Candidate, RemovalRequest, Status
+from removal.services.discovery import removal_request_discover
 from tests.conftest import SUBJECT_EMAIL, SUBJECT_NAME
 
 pytestmark = pytest.mark.django_db
@@ -155,3 +156,71 @@ def test_staff_api_extends_once_and_records_identity(
         request=request, actor=services.Actor.staff(reviewer), ask="identity"
     )
     assert staff_api.post(identity, {}, format="json").json()["identity_received_at"]
+
+
+# --- Discovery's candidates and the purge jobs, for staff --------------------------------------------
+
+
+def test_staff_list_and_decide_candidates_then_approve_and_follow_the_jobs(
+    client: Any, reviewer: Any, gallery: Any, verified_request: RemovalRequest
+) -> None:
+    removal_request_discover(request_id=verified_request.id)
+    client.force_login(reviewer)
+    url = reverse("removal:api_staff_candidates", args=[verified_request.id])
+
+    listed = client.get(url).json()
+    assert len(listed) == 5 and all(c["decision"] == "pending" for c in listed)
+    assert [c["distance"] for c in listed] == sorted(c["distance"] for c in listed)
+    assert {"photo", "face", "lookalike"} <= set(listed[0])
+
+    refused = client.post(
+        reverse("removal:api_staff_transition", args=[verified_request.id]),
+        {"move": "approve_purge"},
+        content_type="application/json",
+    )
+    assert refused.status_code == 400 and "not decided" in str(refused.json())
+
+    decided = client.post(
+        url, {"decisions": {str(c["id"]): "confirmed" for c in listed}}, content_type="application/json"
+    )
+    assert decided.status_code == 200 and {c["decision"] for c in decided.json()} == {"confirmed"}
+    approved = client.post(
+        reverse("removal:api_staff_transition", args=[verified_request.id]),
+        {"move": "approve_purge"},
+        content_type="application/json",
+    )
+    assert approved.status_code == 200 and approved.json()["status"] == "purging"
+
+    jobs = client.get(reverse("removal:api_staff_purge_jobs", args=[verified_request.id])).json()
+    assert {job["target"]: job["planned"] for job in jobs if job["phase"] == "purge"} == {
+        "photo_files": 5,
+        "thumbnail_files": 5,
+        "face_records": 5,
+        "downstream_recipients": 0,
+        "headshot": 1,
+    }
+    assert "plan" not in jobs[0]
+
+
+@pytest.mark.parametrize(
+    "body", [{"decisions": {"1": "maybe"}}, {"decisions": {"x": "confirmed"}}, {"decisions": "all"}]
+)
+def test_bad_candidate_decisions_are_refused_and_change_nothing(
+    client: Any, reviewer: Any, gallery: Any, verified_request: RemovalRequest, body: dict[str, Any]
+) -> None:
+    removal_request_discover(request_id=verified_request.id)
+    client.force_login(reviewer)
+    response = client.post(
+        reverse("removal:api_staff_candidates", args=[verified_request.id]),
+        body,
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert not Candidate.objects.exclude(decision="pending").exists()
+
+
+def test_outsiders_cannot_see_candidates(
+    client: Any, outsider: Any, verified_request: RemovalRequest
+) -> None:
+    client.force_login(outsider)
+    assert client.get(reverse("removal:api_staff_candidates", args=[verified_request.id])).status_code == 403
