@@ -202,6 +202,8 @@ VAULT_BLIND_INDEX_KEY = env.str("VAULT_BLIND_INDEX_KEY")
 # "kid:base64(raw Ed25519 private key),...": the first signs (deletion receipts), all verify (rotation).
 # Empty only in development: check vault.E003 refuses to start without it otherwise.
 SIGNING_KEYS = env.str("SIGNING_KEYS", default="")
+# Public halves of destroyed signing keys: what they signed still verifies (docs/receipts.md).
+SIGNING_RETIRED_PUBLIC_KEYS = env.str("SIGNING_RETIRED_PUBLIC_KEYS", default="")
 
 # --- Removal requests -----------------------------------------------------------------------------
 # The deadline spec's *policy* choices (spec/deadlines.md); defaults are the spec's table.

@@ -35,7 +35,19 @@ def check_signing_keys(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
             Warning("SIGNING_KEYS is empty: deletion receipts cannot be issued.", hint=hint, id="vault.W001")
         ]
     try:
-        signing.SigningKeyRing.parse(settings.SIGNING_KEYS)
+        ring = signing.SigningKeyRing.parse(settings.SIGNING_KEYS)
     except crypto.KeyConfigurationError as exc:
         return [Error(f"SIGNING_KEYS: {exc}", hint=hint, id="vault.E003")]
+    try:
+        retired = signing.parse_retired_public_keys(settings.SIGNING_RETIRED_PUBLIC_KEYS)
+    except crypto.KeyConfigurationError as exc:
+        return [Error(f"SIGNING_RETIRED_PUBLIC_KEYS: {exc}", id="vault.E004")]
+    if clash := sorted(set(retired) & set(ring.keys)):
+        return [
+            Error(
+                f"SIGNING_RETIRED_PUBLIC_KEYS: {', '.join(clash)} is still a signing key",
+                hint="A key id is either signing (SIGNING_KEYS) or retired, not both.",
+                id="vault.E004",
+            )
+        ]
     return []

@@ -3,7 +3,9 @@
 `SIGNING_KEYS` = "kid:base64(32-byte raw private key)[,kid:...]". The first entry signs; every entry's
 public key still verifies, so a key is rotated by putting a new one first and keeping the old one
 after it for as long as documents it signed should verify (the same rotation as VAULT_MASTER_KEYS).
-Only public keys leave the process: the public key ring is what a verifier needs.
+Only public keys leave the process: the public key ring is what a verifier needs. When a key's private
+half is destroyed, its public half can stay in `SIGNING_RETIRED_PUBLIC_KEYS`, so what it signed still
+verifies (and stays published) without the key being able to sign anything new.
 
 This module knows nothing of what is signed (deletion receipts, audit checkpoints): callers pass the
 exact bytes, normally canonical JSON, and store the key id next to the signature.
@@ -111,12 +113,41 @@ def configured_signing_keys() -> SigningKeyRing:
 
 
 def configured_public_keys() -> dict[str, Ed25519PublicKey]:
-    return configured_signing_keys().public_keys()
+    """Every key that verifies: the signing keys', and the retired ones' kept for verifying only."""
+    return {**configured_retired_public_keys(), **configured_signing_keys().public_keys()}
+
+
+@functools.cache
+def configured_retired_public_keys() -> dict[str, Ed25519PublicKey]:
+    """`SIGNING_RETIRED_PUBLIC_KEYS`: keys whose private half is destroyed, kept so that what they
+    signed still verifies here and in `/receipts/public-keys.json`."""
+    return parse_retired_public_keys(settings.SIGNING_RETIRED_PUBLIC_KEYS)
+
+
+def parse_retired_public_keys(spec: str) -> dict[str, Ed25519PublicKey]:
+    """ "kid:base64(raw public key)[,...]"; KeyConfigurationError when malformed."""
+    ring: dict[str, Ed25519PublicKey] = {}
+    for entry in (part.strip() for part in spec.split(",")):
+        if not entry:
+            continue
+        kid, sep, encoded = entry.partition(":")
+        if not sep or not KEY_ID_PATTERN.match(kid):
+            raise KeyConfigurationError("retired public keys: each entry is kid:base64(public key)")
+        if kid in ring:
+            raise KeyConfigurationError(f"retired public keys: key id {kid!r} appears twice")
+        try:
+            ring[kid] = public_key_from_b64(encoded)
+        except KeyConfigurationError as exc:
+            raise KeyConfigurationError(
+                f"retired public key {kid!r}: {str(exc).removeprefix('public key: ')}"
+            ) from exc
+    return ring
 
 
 def reset_signing_key_cache() -> None:
     """For tests and key rotation: forget the parsed ring so settings are read again."""
     configured_signing_keys.cache_clear()
+    configured_retired_public_keys.cache_clear()
 
 
 def sign(message: bytes, *, ring: SigningKeyRing | None = None) -> tuple[str, bytes]:

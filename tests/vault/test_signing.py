@@ -155,3 +155,40 @@ def test_generated_environment_carries_a_fresh_valid_signing_key(flags: list[str
     first, second = generated_key(), generated_key()
     assert first != second
     assert signing.SigningKeyRing.parse(first).active_id.startswith("sk-")
+
+
+def test_a_retired_public_key_still_verifies_what_it_signed_but_cannot_sign(settings: Any) -> None:
+    old = signing.SigningKeyRing.parse(f"old-key:{KEY_B}")
+    kid, signature = old.sign(b"a receipt from last year")
+    public = signing.public_key_to_b64(old.public_keys()["old-key"])
+    settings.SIGNING_RETIRED_PUBLIC_KEYS = f"old-key:{public}"
+    signing.reset_signing_key_cache()
+    try:
+        keys = signing.configured_public_keys()
+        signing.verify(b"a receipt from last year", key_id=kid, signature=signature, public_keys=keys)
+        assert "old-key" in signing.public_keys_to_json(keys)
+        assert signing.configured_signing_keys().active_id != "old-key"
+        assert check_signing_keys(None) == []
+    finally:
+        signing.reset_signing_key_cache()
+
+
+@pytest.mark.parametrize("spec", ["old-key", "old-key:not-base64!", "old key:AAAA"])
+def test_a_malformed_retired_public_key_stops_the_service(settings: Any, spec: str) -> None:
+    settings.SIGNING_RETIRED_PUBLIC_KEYS = spec
+    try:
+        [error] = check_signing_keys(None)
+        assert error.id == "vault.E004"
+    finally:
+        signing.reset_signing_key_cache()
+
+
+def test_a_key_cannot_be_both_signing_and_retired(settings: Any) -> None:
+    ring = signing.configured_signing_keys()
+    public = signing.public_key_to_b64(ring.public_keys()[ring.active_id])
+    settings.SIGNING_RETIRED_PUBLIC_KEYS = f"{ring.active_id}:{public}"
+    try:
+        [error] = check_signing_keys(None)
+        assert error.id == "vault.E004" and "still a signing key" in error.msg
+    finally:
+        signing.reset_signing_key_cache()
