@@ -433,6 +433,8 @@ KILL_POINTS = [
         id="after-a-batch-before-its-progress-commits",
     ),
     pytest.param(KillPoint("face_records_batch:3", "", "face_records", 20, None), id="in-face-records"),
+    # The headshot's file is gone, its row's deletion not yet committed.
+    pytest.param(KillPoint("after_deletion:1", "headshots/", "headshot", 0, 1), id="in-the-headshot"),
 ]
 
 
