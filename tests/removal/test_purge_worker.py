@@ -543,6 +543,56 @@ def test_flushing_redis_with_every_job_waiting_loses_nothing_the_sweeper_wakes_t
     worker.stop()
 
 
+# --- Chaos: a job that kills its worker every time --------------------------------------------------
+
+
+def test_a_job_that_kills_its_worker_every_time_fails_alerts_staff_and_leaves_the_request_open(
+    start_worker: StartWorker,
+    inbox: Inbox,
+    journal: Journal,
+    gallery: Gallery,
+    verified_request: RemovalRequest,
+    reviewer: Any,
+    clone_photo: Any,
+    settings: Any,
+) -> None:
+    request = verified_request
+    _reviewed_with_many_photos(request, gallery, reviewer, clone_photo, clones=1)
+    settings.PURGE_MAX_ATTEMPTS = 2
+    with published_to_the_broker():
+        purge_approve(request=request, actor=services.Actor.staff(reviewer))
+    job = _jobs(request)["photo_files"]
+    assert job.attempt_limit == 2
+
+    # Each worker dies on the job's first file, as if that file crashed it (an OOM, a segfault).
+    for attempt in (1, 2):
+        journal.marker.unlink(missing_ok=True)
+        worker = start_worker(beat=True, pause="before_deletion:1", pause_prefix=PHOTO_PREFIX)
+        journal.wait_for_pause(worker, timeout=FLOW_TIMEOUT)
+        worker.kill()
+        job.refresh_from_db()
+        assert (job.status, job.attempts) == ("running", attempt)
+
+    # The next sweep finds the lease of its last attempt expired: the job fails instead of looping.
+    journal.marker.unlink(missing_ok=True)
+    last = start_worker(beat=True, pause="before_deletion:1", pause_prefix=PHOTO_PREFIX)
+    last.wait_for(
+        lambda: (
+            PurgeJob.objects.get(id=job.id).status == "failed"
+            and any("Purge job failed" in subject for subject in inbox.team())
+        ),
+        what="the job to fail and the team to be told",
+        timeout=FLOW_TIMEOUT,
+    )
+    job.refresh_from_db()
+    assert (job.attempts, job.done, job.last_error) == (2, 0, "LeaseExpired")
+    assert not journal.marker.exists(), "nobody ran the failed job a third time"
+    assert _status(request) == Status.PURGING
+    [failed] = _events(request, "purge_job_failed")
+    assert (failed["target"], failed["error"]) == ("photo_files", "LeaseExpired")
+    last.stop()
+
+
 # --- Chaos: the same job delivered twice at once ---------------------------------------------------
 
 
