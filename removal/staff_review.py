@@ -86,7 +86,9 @@ def review_view(model_admin: Any, request: HttpRequest, pk: str) -> HttpResponse
         "flagged": candidates.filter(lookalike=True).count(),
         "can_decide": obj.status == Status.AWAITING_REVIEW,
         "can_approve": obj.status == Status.AWAITING_REVIEW and counts[Candidate.Decision.PENDING] == 0,
-        "has_headshot": identity_selectors.has_headshot_probe(subject_ref=services.subject_ref(obj)),
+        # Shown (and each view audited) only while staff decide: not on the purge's self-refreshing page.
+        "has_headshot": obj.status == Status.AWAITING_REVIEW
+        and identity_selectors.has_headshot_probe(subject_ref=services.subject_ref(obj)),
         "jobs": jobs,
         "purging": obj.status == Status.PURGING,
     }

@@ -10,6 +10,7 @@ from django.utils import timezone
 from notifications.models import Message
 from removal import services
 from removal.models import AuditEvent, RemovalRequest, Status
+from removal.services.discovery import removal_request_discover
 
 pytestmark = pytest.mark.django_db
 
@@ -240,3 +241,19 @@ def test_staff_record_identity_received(staff_client: Any, make_request: Any, re
     staff_client.post(url, {"received_at": timezone.now().strftime("%Y-%m-%dT%H:%M")})
     request.refresh_from_db()
     assert request.identity_received_at is not None
+
+
+def test_the_purge_progress_page_does_not_show_or_record_views_of_the_headshot(
+    staff_client: Any, gallery: Any, verified_request: RemovalRequest
+) -> None:
+    removal_request_discover(request_id=verified_request.id)
+    url = reverse("admin:removal_review", args=[verified_request.id])
+    assert (
+        reverse("admin:removal_headshot", args=[verified_request.id])
+        in staff_client.get(url).content.decode()
+    )
+
+    RemovalRequest.objects.filter(id=verified_request.id).update(status=Status.PURGING)
+    page = staff_client.get(url).content.decode()
+    assert reverse("admin:removal_headshot", args=[verified_request.id]) not in page
+    assert not AuditEvent.objects.filter(action="request.headshot_viewed").exists()
