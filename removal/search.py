@@ -9,8 +9,8 @@ store); see docs/face-index.md.
 
 Whatever adds or deletes faces tells the index so in the same transaction:
 `face_index_note_addition()` (and stamps the faces with the version it returns) or
-`face_index_note_deletion()`. That is how every process learns, with one query per search, whether
-its copy is current.
+`face_index_note_deletion(face_ids)` (which logs the ids). That is how every process learns, with one
+query per search, whether its copy is current.
 
 The probe is only read: no backend may add it to the index (the headshot is a probe, not an
 enrolment).
@@ -26,6 +26,7 @@ import uuid
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Final, Protocol, runtime_checkable
 
 import numpy as np
@@ -33,14 +34,17 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F, QuerySet
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from removal.models.face_index import (
     EMBEDDING_BYTES,
     EMBEDDING_DIMENSIONS,
     EMBEDDING_DTYPE,
+    FACE_ID_DTYPE,
     FACE_INDEX_STATE_ID,
     Face,
+    FaceIndexDeletion,
     FaceIndexState,
 )
 
@@ -61,6 +65,11 @@ _EXACT_ROWS: Final = 8_192
 # |a|^2 + |q|^2 + threshold^2: gamma_n = n u for a dot product of n terms in any summation order
 # (BLAS blocks and fuses them) plus the two operations after it; u = 2^-24 for float32.
 _ROUNDING_MARGIN: Final = 4 * (EMBEDDING_DIMENSIONS + 2) * 2.0**-24
+# How long deletions stay in the log (`FaceIndexDeletion`). Which generations a process will still ask
+# for cannot be known (a worker may sit idle for weeks, or be gone), so the log is cut by age: a copy
+# older than the oldest row left reloads in full, which is what every deletion cost before the log. A
+# week outlasts any worker that searches at all regularly, and a week of purges is a few MB of ids.
+DELETION_LOG_RETENTION: Final = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -126,13 +135,26 @@ def face_index_note_addition() -> int:
     return version
 
 
-def face_index_note_deletion() -> None:
-    """Call in the transaction that deletes faces (or photos, whose faces go with them).
+def face_index_note_deletion(face_ids: Sequence[int]) -> None:
+    """Call in the transaction that deletes faces (or photos, whose faces go with them), with the ids of
+    every face it deletes.
 
-    Every process reloads its copy on its next search, so a deleted face is never found again.
+    Bumps the generation, so every process reloads its copy on its next search and a deleted face is
+    never found again, and logs the ids under it (`FaceIndexDeletion`). The UPDATE locks the state row
+    until the transaction ends: generations are taken in commit order, and once a process reads
+    generation G, the log rows of every generation up to G are committed. Nothing is noted for no ids.
+
+    Also prunes log rows older than `DELETION_LOG_RETENTION`: the log only grows here, so this is
+    where it is kept short (one DELETE on an indexed column).
     """
     _require_transaction("face_index_note_deletion")
+    ids = np.unique(np.asarray(face_ids, dtype=np.int64))
+    if ids.size == 0:
+        return
     _bump_state(generation=F("generation") + 1)
+    generation: int = FaceIndexState.objects.values_list("generation", flat=True).get(id=FACE_INDEX_STATE_ID)
+    FaceIndexDeletion.objects.create(generation=generation, face_ids=ids.astype(FACE_ID_DTYPE).tobytes())
+    FaceIndexDeletion.objects.filter(created_at__lt=timezone.now() - DELETION_LOG_RETENTION).delete()
 
 
 def _require_transaction(name: str) -> None:

@@ -9,18 +9,21 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 import pytest
 from django.db import connection, connections, transaction
+from django.utils import timezone
 
 from identity.images import decode_image
 from removal import search
 from removal.face_index import photo_ingest
-from removal.models import Face, FaceIndexState, Photo
+from removal.models import Face, FaceIndexDeletion, FaceIndexState, Photo
 from removal.search import (
     BYTES_PER_FACE,
+    DELETION_LOG_RETENTION,
     FaceSearchBackend,
     Match,
     NumpyExactBackend,
@@ -96,9 +99,10 @@ def delete_faces(django_capture_on_commit_callbacks: Any) -> DeleteFaces:
     """Delete faces the way the purge does: in the transaction that notes the deletion."""
 
     def delete(face_ids: Iterable[int]) -> None:
+        ids = list(face_ids)
         with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-            face_index_note_deletion()
-            Face.objects.filter(id__in=list(face_ids)).delete()
+            face_index_note_deletion(ids)
+            Face.objects.filter(id__in=ids).delete()
 
     return delete
 
@@ -497,7 +501,7 @@ def test_noting_writes_outside_a_transaction_is_refused() -> None:
     with pytest.raises(RuntimeError, match="inside the transaction"):
         face_index_note_addition()
     with pytest.raises(RuntimeError, match="inside the transaction"):
-        face_index_note_deletion()
+        face_index_note_deletion([1])
 
 
 @pytest.mark.postgres
@@ -540,6 +544,109 @@ def test_transactions_adding_faces_take_versions_in_commit_order() -> None:
     assert not second_done_early  # it waited for the first transaction's row lock
     assert versions["second"] == versions["first"] + 1
     assert finished["first"] <= finished["second"]
+
+
+# --- The deletion log ----------------------------------------------------------------------------
+
+
+def test_noting_a_deletion_prunes_log_rows_older_than_a_week_and_keeps_the_rest(
+    add_faces: AddFaces, delete_faces: DeleteFaces
+) -> None:
+    ids = add_faces(np.zeros((3, 128), dtype=np.float32))
+    delete_faces([ids[0]])
+    delete_faces([ids[1]])
+    older, newer = FaceIndexDeletion.objects.order_by("generation")
+    now = timezone.now()
+    FaceIndexDeletion.objects.filter(id=older.id).update(created_at=now - timedelta(days=7, minutes=5))
+    FaceIndexDeletion.objects.filter(id=newer.id).update(created_at=now - timedelta(days=6, hours=23))
+
+    delete_faces([ids[2]])
+
+    assert timedelta(days=7) == DELETION_LOG_RETENTION
+    assert [row.face_id_array().tolist() for row in FaceIndexDeletion.objects.order_by("generation")] == [
+        [ids[1]],
+        [ids[2]],
+    ]
+
+
+def test_each_deleting_transaction_logs_its_face_ids_under_the_generation_it_took(
+    add_faces: AddFaces,
+) -> None:
+    ids = add_faces(np.zeros((5, 128), dtype=np.float32))
+
+    with transaction.atomic():
+        face_index_note_deletion([ids[3], ids[1], ids[3]])
+        Face.objects.filter(id__in=[ids[1], ids[3]]).delete()
+    with transaction.atomic():
+        face_index_note_deletion((ids[0],))
+        Face.objects.filter(id=ids[0]).delete()
+
+    generation = FaceIndexState.objects.get().generation
+    rows = list(FaceIndexDeletion.objects.order_by("generation"))
+    assert [(row.generation, row.face_id_array().tolist()) for row in rows] == [
+        (generation - 1, sorted([ids[1], ids[3]])),
+        (generation, [ids[0]]),
+    ]
+    # Eight little-endian bytes an id: no embedding, nothing but ids.
+    assert [len(bytes(row.face_ids)) for row in rows] == [16, 8]
+
+
+def test_noting_the_deletion_of_no_faces_changes_nothing() -> None:
+    FaceIndexState.objects.get_or_create(id=1)
+    before = FaceIndexState.objects.get()
+
+    with transaction.atomic():
+        face_index_note_deletion([])
+
+    after = FaceIndexState.objects.get()
+    assert (after.version, after.generation) == (before.version, before.generation)
+    assert not FaceIndexDeletion.objects.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_transactions_deleting_faces_take_generations_in_commit_order_each_with_its_log_row() -> None:
+    FaceIndexState.objects.get_or_create(id=1)
+    start = FaceIndexState.objects.get().generation
+    first_holds_lock, release_first = threading.Event(), threading.Event()
+    finished: list[str] = []
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                face_index_note_deletion([12, 11])
+                first_holds_lock.set()
+                release_first.wait(10)
+            finished.append("first")
+        finally:
+            connections.close_all()
+
+    def second() -> None:
+        try:
+            first_holds_lock.wait(10)
+            with transaction.atomic():
+                face_index_note_deletion([21])
+            finished.append("second")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    first_holds_lock.wait(10)
+    time.sleep(0.3)
+    second_done_early = "second" in finished
+    release_first.set()
+    for thread in threads:
+        thread.join(20)
+
+    assert not second_done_early  # it waited for the first transaction's row lock
+    assert finished == ["first", "second"]
+    rows = FaceIndexDeletion.objects.order_by("generation")
+    assert [(row.generation - start, row.face_id_array().tolist()) for row in rows] == [
+        (1, [11, 12]),
+        (2, [21]),
+    ]
 
 
 # --- Errors and edges -----------------------------------------------------------------------------
