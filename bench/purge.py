@@ -35,6 +35,14 @@ its search compares with a bare numpy computation over the same matrix (target: 
    `--naive` rounds also time the textbook float32 exact computation (a - q, einsum), for scale. The
    product is timed both with BLAS (`matrix @ probe`, multithreaded) and with `np.einsum` (one thread,
    what the backend uses); the ratios are to the faster, so the baseline is the strictest of the two.
+4. Deletions: `--deleted` faces (10,000; two of them planted near-duplicates, the rest at random) are
+   deleted in transactions of `--delete-batch` (500), each calling `face_index_note_deletion(ids)` and
+   deleting the rows, as the purge's batches do. Then the next search is timed: it catches up from the
+   deletion log (marking the rows in the loaded copy) instead of reloading; compare it with the cold
+   load above. Its matches are checked as the cold search's are (the deleted faces no longer count),
+   and it must not have reloaded. Then `--repeat` warm rounds on the copy with those rows marked,
+   against the bare baseline measured in step 3 (same matrix). The deleted faces stay deleted for the
+   next sizes, so an index of size N holds N minus the faces deleted so far.
 
 The ratio warm/bare must be at most `--max-ratio` (the issue's 1.5) for the exit status to be 0. The
 machine is shared: the load average is printed with the figures; compare the ratios, measured in one
@@ -128,6 +136,8 @@ class Config:
     max_ratio: float
     photos: int
     max_purge_ratio: float
+    deleted: int
+    delete_batch: int
 
     @property
     def deadline(self) -> float:
@@ -167,6 +177,15 @@ def parse_args(argv: list[str] | None = None) -> Config:
         "--max-ratio", type=float, default=1.5, help="fail if warm / bare exceeds this (0: report only)"
     )
     parser.add_argument(
+        "--deleted",
+        type=int,
+        default=10_000,
+        help="faces deleted per size after the warm rounds, then the catch-up timed (default 10000; 0: off)",
+    )
+    parser.add_argument(
+        "--delete-batch", type=int, default=500, help="faces deleted per transaction (default 500)"
+    )
+    parser.add_argument(
         "--photos", type=int, default=10_000, help="the subject's confirmed photos to purge (default 10000)"
     )
     parser.add_argument(
@@ -190,6 +209,13 @@ def parse_args(argv: list[str] | None = None) -> Config:
         parser.error("--repeat, --limit, --chunk-rows, --timeout must be positive; --naive >= 0")
     if not 1 <= args.photos <= 100_000 or args.max_purge_ratio < 0:
         parser.error("--photos must be between 1 and 100000; --max-purge-ratio >= 0")
+    if args.deleted < 0 or args.delete_batch < 1:
+        parser.error("--deleted must be >= 0 and --delete-batch positive")
+    if args.deleted and not 2 <= args.deleted < sizes[0] // 5:
+        # Past a fifth of the copy, the search reloads it in full instead of catching up.
+        parser.error("--deleted must be at least 2 and under a fifth of the first size")
+    if args.deleted and args.planted < 2 * len(sizes) + 2:
+        parser.error("--planted: two planted faces are deleted per size; plant more")
     if not 0 < args.max_distance < 1.0 or args.max_ratio < 0:
         parser.error("--max-distance must be in (0, 1) (planted faces lie below 0.55); --max-ratio >= 0")
     return Config(
@@ -206,6 +232,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
         max_ratio=args.max_ratio,
         photos=args.photos,
         max_purge_ratio=args.max_purge_ratio,
+        deleted=args.deleted,
+        delete_batch=args.delete_batch,
     )
 
 
@@ -327,6 +355,11 @@ class SizeReport:
     product_blas: list[float] = field(default_factory=list)
     product_einsum: list[float] = field(default_factory=list)
     naive: list[float] = field(default_factory=list)
+    deleted: int = 0
+    delete_transactions: int = 0
+    delete_s: float = 0.0
+    deletion_catch_up_s: float | None = None
+    warm_marked: list[float] = field(default_factory=list)
 
     @property
     def bare(self) -> float:
@@ -351,7 +384,9 @@ class SyntheticIndex:
         self.probe = _unit_rows(self.rng, 1)[0]
         self.embeddings = np.empty((config.sizes[-1], DIMENSIONS), dtype=np.float32)
         self.size = 0
-        self.planted: list[int] = []  # face ids
+        self.planted: list[int] = []  # face ids, deleted ones taken out
+        self.alive = np.ones(config.sizes[-1] + 1, dtype=bool)  # by face id; 0 unused
+        self.alive[0] = False
 
     def grow(self, bench: Bench, target: int) -> None:
         """Faces `size + 1`..`target` (their ids), in one transaction that notes the addition."""
@@ -393,8 +428,10 @@ class SyntheticIndex:
         for start in range(0, self.size, 65_536):
             rows = self.embeddings[start : min(start + 65_536, self.size)].astype(np.float64) - probe
             distances = np.sqrt(np.einsum("ij,ij->i", rows, rows))
+            alive = self.alive[start + 1 : start + 1 + distances.size]
             found.extend(
-                (float(distances[i]), start + int(i) + 1) for i in np.flatnonzero(distances <= max_distance)
+                (float(distances[i]), start + int(i) + 1)
+                for i in np.flatnonzero((distances <= max_distance) & alive)
             )
         return [(face_id, distance) for distance, face_id in sorted(found)[:limit]]
 
@@ -510,8 +547,9 @@ def _measure_size(
         return backend.search(probe, **search_args)
 
     if backend.cached_index() is not None:
-        report.catch_up_faces = report.faces - backend.cache_info().faces
+        held = backend.cache_info().faces
         report.catch_up_s, _ = timed(ours)
+        report.catch_up_faces = backend.cache_info().faces - held
 
     backend.refresh()
     gc.collect()
@@ -549,6 +587,67 @@ def _measure_size(
         report.product_einsum.append(timed(lambda: np.einsum("ij,j->i", matrix, probe))[0])
     for _ in range(config.naive):
         report.naive.append(timed(lambda: _naive(matrix, probe, config.limit))[0])
+    if config.deleted:
+        _measure_deletions(bench, backend, index, report, config=config)
+
+
+def _measure_deletions(
+    bench: Bench, backend: Any, index: SyntheticIndex, report: SizeReport, *, config: Config
+) -> None:
+    """Delete faces as the purge does, then time the search that catches up with them (step 4)."""
+    from django.db import connection, transaction
+
+    from removal.models import Face
+    from removal.search import face_index_note_deletion
+
+    probe = index.probe
+    search_args = {"max_distance": config.max_distance, "limit": config.limit}
+    # Two planted faces, so that the check below sees deleted matches go; the rest at random.
+    planted = index.planted[:2]
+    candidates = np.flatnonzero(index.alive[: index.size + 1])
+    candidates = np.setdiff1d(candidates, index.planted)
+    chosen = index.rng.choice(candidates, size=config.deleted - len(planted), replace=False)
+    victims = [*planted, *(int(face_id) for face_id in chosen)]
+    print(f"  deleting {len(victims):,} faces in transactions of {config.delete_batch:,} ...", flush=True)
+    began = time.perf_counter()
+    for start in range(0, len(victims), config.delete_batch):
+        check_time(config)
+        batch = victims[start : start + config.delete_batch]
+        with transaction.atomic():
+            face_index_note_deletion(batch)
+            Face.objects.filter(id__in=batch)._raw_delete(connection.alias)
+        report.delete_transactions += 1
+    report.delete_s = time.perf_counter() - began
+    report.deleted = len(victims)
+    index.alive[victims] = False
+    index.planted = [face_id for face_id in index.planted if face_id not in set(planted)]
+
+    before = backend.cache_info()
+    report.deletion_catch_up_s, matches = timed(lambda: backend.search(probe, **search_args))
+    after = backend.cache_info()
+    if after.full_loads != before.full_loads:
+        bench.failures.append(f"{report.faces:,} faces: the search after the deletions reloaded the index")
+    if after.dead_faces - before.dead_faces != len(victims):
+        bench.failures.append(
+            f"{report.faces:,} faces: {after.dead_faces - before.dead_faces:,} rows marked deleted, "
+            f"not {len(victims):,}"
+        )
+    _check_matches(bench, index, matches, config=config, size=report.faces)
+    if set(victims) & {match.face_id for match in matches}:
+        bench.failures.append(f"{report.faces:,} faces: a deleted face was returned")
+    print(
+        f"  deleted in {report.delete_s:.1f} s; catch-up search {1000 * report.deletion_catch_up_s:.0f} ms; "
+        f"{config.repeat} warm rounds ...",
+        flush=True,
+    )
+    for _ in range(config.repeat):
+        check_time(config)
+        elapsed, again = timed(lambda: backend.search(probe, **search_args))
+        report.warm_marked.append(elapsed)
+        if again != matches:
+            bench.failures.append(
+                f"{report.faces:,} faces: a warm search after the deletions found other matches"
+            )
 
 
 def _check_matches(
@@ -633,6 +732,31 @@ def print_discovery(reports: list[SizeReport], config: Config, bench: Bench) -> 
             f"{r.rss_after_mb - r.rss_before_mb:>9.0f}  {peak:>10}"
         )
     print("  around the cold search; peak: the high-water mark during it (VmHWM after a reset)")
+    if config.deleted:
+        print()
+        print(
+            f"deletions, then the next search: {config.deleted:,} faces deleted per size in transactions of "
+            f"{config.delete_batch:,}, each calling face_index_note_deletion(ids), as the purge does"
+        )
+        print(
+            f"{'faces':>9}  {'deleted':>8}  {'txns':>5}  {'deleting s':>10}  {'catch-up ms':>11}  "
+            f"{'cold ms':>8}  {'catch-up/cold':>13}  {'warm after p50':>14}  {'p95':>6}  {'after/bare':>10}"
+        )
+        for r in reports:
+            if r.deletion_catch_up_s is None:
+                continue
+            print(
+                f"{r.faces:>9,}  {r.deleted:>8,}  {r.delete_transactions:>5}  {r.delete_s:>10.1f}  "
+                f"{1000 * r.deletion_catch_up_s:>11.0f}  {1000 * r.cold_s:>8.0f}  "
+                f"{r.deletion_catch_up_s / r.cold_s:>12.3f}x  {ms(r.warm_marked):>14}  "
+                f"{ms(r.warm_marked, 95):>6}  {statistics.median(r.warm_marked) / r.bare:>9.2f}x"
+            )
+        print(
+            "  catch-up: the first search after the deletions (scan of the stale copy, state row, the\n"
+            "  deletion log, rows marked, scan again), with no reload; cold: the full load + search above.\n"
+            "  warm after: searches on the copy with those rows marked; after/bare: its median against the\n"
+            "  bare baseline over the same matrix. faces: as generated; deletions accumulate over sizes."
+        )
     print()
     for r in reports:
         print(
@@ -644,6 +768,14 @@ def print_discovery(reports: list[SizeReport], config: Config, bench: Bench) -> 
         print(f"ratio warm/bare at {r.faces:,} faces: {r.ratio:.2f}x{target}")
         if config.max_ratio and r.ratio > config.max_ratio:
             bench.failures.append(f"{r.faces:,} faces: warm/bare {r.ratio:.2f} exceeds {config.max_ratio:g}")
+        if r.warm_marked:
+            marked = statistics.median(r.warm_marked) / r.bare
+            print(f"ratio warm/bare at {r.faces:,} faces, {r.deleted:,} rows marked deleted: {marked:.2f}x")
+            if config.max_ratio and marked > config.max_ratio:
+                bench.failures.append(
+                    f"{r.faces:,} faces: warm/bare with rows marked deleted {marked:.2f} exceeds "
+                    f"{config.max_ratio:g}"
+                )
 
 
 # --- Purge ----------------------------------------------------------------------------------------

@@ -9,8 +9,8 @@ store); see docs/face-index.md.
 
 Whatever adds or deletes faces tells the index so in the same transaction:
 `face_index_note_addition()` (and stamps the faces with the version it returns) or
-`face_index_note_deletion()`. That is how every process learns, with one query per search, whether
-its copy is current.
+`face_index_note_deletion(face_ids)` (which logs the ids). That is how every process learns, with one
+query per search, whether its copy is current, and catches up by reading only what changed.
 
 The probe is only read: no backend may add it to the index (the headshot is a probe, not an
 enrolment).
@@ -18,6 +18,7 @@ enrolment).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import secrets
@@ -26,6 +27,7 @@ import uuid
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Final, Protocol, runtime_checkable
 
 import numpy as np
@@ -33,14 +35,17 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F, QuerySet
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from removal.models.face_index import (
     EMBEDDING_BYTES,
     EMBEDDING_DIMENSIONS,
     EMBEDDING_DTYPE,
+    FACE_ID_DTYPE,
     FACE_INDEX_STATE_ID,
     Face,
+    FaceIndexDeletion,
     FaceIndexState,
 )
 
@@ -61,6 +66,14 @@ _EXACT_ROWS: Final = 8_192
 # |a|^2 + |q|^2 + threshold^2: gamma_n = n u for a dot product of n terms in any summation order
 # (BLAS blocks and fuses them) plus the two operations after it; u = 2^-24 for float32.
 _ROUNDING_MARGIN: Final = 4 * (EMBEDDING_DIMENSIONS + 2) * 2.0**-24
+# How long deletions stay in the log (`FaceIndexDeletion`). Which generations a process will still ask
+# for cannot be known (a worker may sit idle for weeks, or be gone), so the log is cut by age: a copy
+# older than the oldest row left reloads in full, which is what every deletion cost before the log. A
+# week outlasts any worker that searches at all regularly, and a week of purges is a few MB of ids.
+DELETION_LOG_RETENTION: Final = timedelta(days=7)
+# Past this share of the copy's rows deleted, the copy is reloaded rather than marked (the reload
+# drops them): dead rows still cost their memory and their share of every scan.
+MAX_DEAD_FRACTION: Final = 0.2
 
 
 @dataclass(frozen=True)
@@ -126,13 +139,26 @@ def face_index_note_addition() -> int:
     return version
 
 
-def face_index_note_deletion() -> None:
-    """Call in the transaction that deletes faces (or photos, whose faces go with them).
+def face_index_note_deletion(face_ids: Sequence[int]) -> None:
+    """Call in the transaction that deletes faces (or photos, whose faces go with them), with the ids of
+    every face it deletes.
 
-    Every process reloads its copy on its next search, so a deleted face is never found again.
+    Bumps the generation and logs the ids under it (`FaceIndexDeletion`), so every process drops those
+    faces from its copy on its next search without reloading the rest. The UPDATE locks the state row
+    until the transaction ends: generations are taken in commit order, and once a process reads
+    generation G, the log rows of every generation up to G are committed. Nothing is noted for no ids.
+
+    Also prunes log rows older than `DELETION_LOG_RETENTION`: the log only grows here, so this is
+    where it is kept short (one DELETE on an indexed column).
     """
     _require_transaction("face_index_note_deletion")
+    ids = np.unique(np.asarray(face_ids, dtype=np.int64))
+    if ids.size == 0:
+        return
     _bump_state(generation=F("generation") + 1)
+    generation: int = FaceIndexState.objects.values_list("generation", flat=True).get(id=FACE_INDEX_STATE_ID)
+    FaceIndexDeletion.objects.create(generation=generation, face_ids=ids.astype(FACE_ID_DTYPE).tobytes())
+    FaceIndexDeletion.objects.filter(created_at__lt=timezone.now() - DELETION_LOG_RETENTION).delete()
 
 
 def _require_transaction(name: str) -> None:
@@ -161,6 +187,22 @@ def _read_state() -> tuple[int, int]:
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
+def _deleted_between(after: int, upto: int) -> np.ndarray | None:
+    """Ids of the faces deleted by generations `after + 1` .. `upto`, or None if the log lacks any of
+    them: pruned, or the state row was recreated under a random generation (then the range holds far
+    fewer rows than generations)."""
+    blobs = list(
+        FaceIndexDeletion.objects.filter(generation__gt=after, generation__lte=upto).values_list(
+            "face_ids", flat=True
+        )
+    )
+    # Generations are unique and each deleting transaction logs its own, so a complete log has one
+    # row per generation in the range.
+    if len(blobs) != upto - after:
+        return None
+    return np.frombuffer(b"".join(blobs), dtype=FACE_ID_DTYPE).astype(np.int64)
+
+
 # --- Faces in memory ------------------------------------------------------------------------------
 
 
@@ -169,7 +211,8 @@ class IndexSnapshot:
     """Faces in memory, row i of each array describing the same face. Read-only views: never modify.
 
     `embeddings` is one C-contiguous float32 N x 128 matrix; `half_squared_norms` holds |row|^2 / 2
-    (computed in float64); `photo_ids` holds each photo's UUID as 16 bytes.
+    (computed in float64), or +inf for a face deleted since it was loaded (the scan's first pass never
+    keeps such a row, and the exact pass drops it too); `photo_ids` holds each photo's UUID as 16 bytes.
     """
 
     embeddings: np.ndarray
@@ -195,10 +238,13 @@ class IndexSnapshot:
 class _Store:
     """Growable arrays of faces. Rows below `size` are never written again, so a snapshot taken earlier
     stays valid while rows are appended after it (or after the arrays are reallocated: it keeps the old
-    ones alive)."""
+    ones alive). Deleted faces are marked in a new copy of the half norms, for the same reason.
+
+    `dead` rows are marked deleted: still in the arrays, never found."""
 
     def __init__(self, capacity: int) -> None:
         self.size = 0
+        self.dead = 0
         self.max_squared_norm = 0.0
         self.embeddings, self.half_squared_norms, self.face_ids, self.photo_ids = _empty_arrays(capacity)
 
@@ -214,6 +260,20 @@ class _Store:
         for target, source in zip(grown, old, strict=True):
             target[: self.size] = source[: self.size]
         self.embeddings, self.half_squared_norms, self.face_ids, self.photo_ids = grown
+
+    def rows_of(self, face_ids: np.ndarray) -> np.ndarray:
+        """Rows of `face_ids` not yet marked deleted (ids the copy does not hold are skipped)."""
+        return _live_rows_of(self.snapshot(), face_ids)
+
+    def mark_deleted(self, rows: np.ndarray) -> None:
+        """`rows` (from `rows_of`) are never found again. The half norms are copied first (4 bytes a
+        row): a running search keeps scanning the arrays it started with."""
+        if rows.size == 0:
+            return
+        half_squared_norms = self.half_squared_norms.copy()
+        half_squared_norms[rows] = np.inf
+        self.half_squared_norms = half_squared_norms
+        self.dead += int(rows.size)
 
     def snapshot(self) -> IndexSnapshot:
         return IndexSnapshot(
@@ -243,6 +303,26 @@ class _Store:
             # Rows past the old size are unused again; the counters that describe them were not moved.
             self.size, self.max_squared_norm = size, max_squared_norm
             raise
+
+
+def _live_rows_of(snapshot: IndexSnapshot, face_ids: np.ndarray) -> np.ndarray:
+    if face_ids.size == 0 or snapshot.size == 0:
+        return np.empty(0, dtype=np.intp)
+    # One pass over the ids in memory (numpy picks a lookup table when ids are dense, as sequence ids
+    # are): a few ms per million faces, against seconds for a reload.
+    rows = np.flatnonzero(np.isin(snapshot.face_ids, face_ids))
+    return rows[np.isfinite(snapshot.half_squared_norms[rows])]
+
+
+def _without(snapshot: IndexSnapshot, face_ids: np.ndarray) -> IndexSnapshot:
+    """`snapshot` with `face_ids` marked deleted, in a copy of its half norms: the shared copy is
+    untouched."""
+    rows = _live_rows_of(snapshot, face_ids)
+    if rows.size == 0:
+        return snapshot
+    half_squared_norms = snapshot.half_squared_norms.copy()
+    half_squared_norms[rows] = np.inf
+    return dataclasses.replace(snapshot, half_squared_norms=half_squared_norms)
 
 
 def _empty_arrays(capacity: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -371,14 +451,17 @@ def _wrong_size(face_id: int, size: int) -> ValueError:
 
 @dataclass(frozen=True)
 class CacheInfo:
-    """What this process holds: faces, bytes, the counters they were loaded under, loads so far."""
+    """What this process holds: faces (found by a search), rows marked deleted (kept until the next
+    full load), bytes, the counters they reflect, and how it has caught up so far."""
 
     faces: int
+    dead_faces: int
     nbytes: int
     version: int
     generation: int
     full_loads: int
     appends: int
+    deletion_catch_ups: int
 
 
 class _ProcessCache:
@@ -393,6 +476,7 @@ class _ProcessCache:
         self.generation = 0
         self.full_loads = 0
         self.appends = 0
+        self.deletion_catch_ups = 0
 
     def drop(self) -> None:
         with self.lock:
@@ -406,53 +490,82 @@ class _ProcessCache:
             return self.store.snapshot(), (self.version, self.generation)
 
     def snapshots(self, state: tuple[int, int], *, private: bool, load_rows: int) -> list[IndexSnapshot]:
-        """Snapshots that together hold exactly the faces of `state`.
+        """Snapshots that together hold exactly the faces of `state` (and rows marked deleted).
 
-        `private`: the current transaction wrote faces; what is loaded is searched but not kept.
+        `private`: the current transaction wrote faces; what is loaded or marked is searched but not
+        kept.
         """
         version, generation = state
         with self.lock:
             store = self.store
-            if store is not None and generation == self.generation and version >= self.version:
-                if version == self.version:
-                    return [store.snapshot()]
-                newer = Face.objects.filter(index_version__gt=self.version, index_version__lte=version)
-                if private:
+            deleted: np.ndarray | None = None
+            if store is not None and version >= self.version and generation >= self.generation:
+                deleted = (
+                    np.empty(0, dtype=np.int64)
+                    if generation == self.generation
+                    else _deleted_between(self.generation, generation)
+                )
+            if store is None or deleted is None:
+                # No copy yet, a deletion log with gaps (pruned), or a counter that went back (a
+                # restored or flushed database): load it all.
+                return self._load_everything(state, private=private, load_rows=load_rows)
+            # Deletions first, on the rows held before this catch-up: faces appended below are read
+            # now, so they exist now (an id deleted and inserted again must stay).
+            newer = Face.objects.filter(index_version__gt=self.version, index_version__lte=version)
+            if private:
+                snapshots = [_without(store.snapshot(), deleted)]
+                if version > self.version:
                     delta = _Store(capacity=newer.count())
                     delta.append_from(newer, load_rows=load_rows)
-                    return [store.snapshot(), delta.snapshot()]
+                    snapshots.append(delta.snapshot())
+                return snapshots
+            if generation != self.generation:
+                rows = store.rows_of(deleted)
+                if store.dead + rows.size > MAX_DEAD_FRACTION * store.size:
+                    return self._load_everything(state, private=False, load_rows=load_rows)
+                store.mark_deleted(rows)
+                self.generation = generation
+                self.deletion_catch_ups += 1
+            if version > self.version:
                 # Counted first (on the index_version index) so the arrays grow once, not per batch.
                 store.reserve(newer.count())
                 store.append_from(newer, load_rows=load_rows)
                 self.version = version
                 self.appends += 1
-                return [store.snapshot()]
-            # A deletion (or a counter that went back: a restored or flushed database): load it all.
-            # Faces above `version` committed after the state was read are left to the next search,
-            # which will see their version.
-            everything = Face.objects.filter(index_version__lte=version)
-            if private:
-                fresh = _Store(capacity=everything.count())
-                fresh.append_from(everything, load_rows=load_rows)
-                return [fresh.snapshot()]
-            # The old copy goes first, so the process never holds two (running searches keep theirs).
-            self.store = None
+            return [store.snapshot()]
+
+    def _load_everything(
+        self, state: tuple[int, int], *, private: bool, load_rows: int
+    ) -> list[IndexSnapshot]:
+        """Called with the lock held. Faces above `version` committed after the state was read are left
+        to the next search, which will see their version."""
+        version, generation = state
+        everything = Face.objects.filter(index_version__lte=version)
+        if private:
             fresh = _Store(capacity=everything.count())
             fresh.append_from(everything, load_rows=load_rows)
-            self.store, self.version, self.generation = fresh, version, generation
-            self.full_loads += 1
             return [fresh.snapshot()]
+        # The old copy goes first, so the process never holds two (running searches keep theirs).
+        self.store = None
+        fresh = _Store(capacity=everything.count())
+        fresh.append_from(everything, load_rows=load_rows)
+        self.store, self.version, self.generation = fresh, version, generation
+        self.full_loads += 1
+        return [fresh.snapshot()]
 
     def info(self) -> CacheInfo:
         with self.lock:
             snapshot = self.store.snapshot() if self.store is not None else None
+            dead = self.store.dead if self.store is not None else 0
             return CacheInfo(
-                faces=snapshot.size if snapshot else 0,
+                faces=snapshot.size - dead if snapshot else 0,
+                dead_faces=dead,
                 nbytes=snapshot.nbytes if snapshot else 0,
                 version=self.version,
                 generation=self.generation,
                 full_loads=self.full_loads,
                 appends=self.appends,
+                deletion_catch_ups=self.deletion_catch_ups,
             )
 
 
@@ -472,8 +585,11 @@ class NumpyExactBackend:
 
     Every search reads `FaceIndexState` (one query, which also checks that the faces found still
     exist, in case a deletion did not note itself). If faces were added since the copy was loaded,
-    only those are read and appended; if faces were deleted, the whole copy is read again; either way
-    the search is then run again on the updated copy.
+    only those are read and appended; if faces were deleted, their ids are read from the deletion log
+    and their rows marked (half norm +inf: the scan skips them at no cost) in a copy of the half
+    norms; either way the search is then run again on the updated copy. The whole index is read again
+    only when the log no longer reaches back to the copy (pruned after `DELETION_LOG_RETENTION`), or
+    when more than `MAX_DEAD_FRACTION` of the rows would be marked (the reload drops them).
 
     A search scans the matrix `chunk_rows` rows at a time, so its temporaries are bounded by one chunk
     whatever the index size. The first pass uses |a|^2/2 - a.q (a matrix-vector product per chunk, with
@@ -538,7 +654,7 @@ class NumpyExactBackend:
         """Nothing to do: the next search appends them, by their `index_version`."""
 
     def remove(self, face_ids: Iterable[int]) -> None:
-        """Nothing to do: the deleting transaction bumped the generation, so the next search reloads."""
+        """Nothing to do: the deleting transaction logged the ids, so the next search drops them."""
 
     def refresh(self) -> None:
         """Forget this process's copy: the next search loads the index again."""
@@ -588,6 +704,9 @@ class NumpyExactBackend:
                     differences -= query64
                     squared = np.einsum("ij,ij->i", differences, differences)
                     within = squared <= max_squared
+                    # Rows marked deleted (+inf) fail the first pass for any finite cutoff; an infinite
+                    # one (max_distance=inf) lets them through, so they are dropped here too.
+                    within &= np.isfinite(half_squared_norms[picked])
                     if not within.any():
                         continue
                     found = picked[within] + start

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from removal.models.audit import AuditEvent
 from removal.models.downstream import DownstreamRecipient, RecipientNotice
-from removal.models.face_index import Face, FaceIndexState, Photo
+from removal.models.face_index import Face, FaceIndexDeletion, FaceIndexState, Photo
 from removal.models.purge import Candidate, PurgeJob
 from removal.models.receipts import DeletionReceipt, ReceiptCategory
 from removal.models.reminders import DeadlineKind, Reminder
@@ -40,6 +40,7 @@ __all__ = [
     "DownstreamRecipient",
     "ExtensionReason",
     "Face",
+    "FaceIndexDeletion",
     "FaceIndexState",
     "IdentityDoubt",
     "Photo",

@@ -17,6 +17,8 @@ EMBEDDING_DIMENSIONS = 128
 # Little-endian float32, so rows written on one machine read the same on any other.
 EMBEDDING_DTYPE = np.dtype("<f4")
 EMBEDDING_BYTES = EMBEDDING_DIMENSIONS * EMBEDDING_DTYPE.itemsize
+# Little-endian int64: the face ids of a `FaceIndexDeletion`.
+FACE_ID_DTYPE = np.dtype("<i8")
 SOURCE_URL_MAX_LENGTH = 2048
 
 
@@ -86,10 +88,12 @@ class FaceIndexState(models.Model):
     """The one row (id 1) that tells a process whether its in-memory copy of the index is current.
 
     `version` grows by one with every transaction that adds faces, and those faces carry it in
-    `Face.index_version`; `generation` grows with every transaction that deletes faces. Both are bumped
-    with an UPDATE of this row inside the writing transaction (`removal.search.face_index_note_addition`
-    and `face_index_note_deletion`), so the row lock serialises those transactions and a version is
-    visible here only once every face stamped with it or an earlier version is committed.
+    `Face.index_version`; `generation` grows by one with every transaction that deletes faces, and that
+    transaction records the ids it deletes in a `FaceIndexDeletion` under the new generation. Both are
+    bumped with an UPDATE of this row inside the writing transaction
+    (`removal.search.face_index_note_addition` and `face_index_note_deletion`), so the row lock
+    serialises those transactions and a version or generation is visible here only once every write
+    it or an earlier one describes is committed.
     """
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=FACE_INDEX_STATE_ID, editable=False)
@@ -105,3 +109,30 @@ class FaceIndexState(models.Model):
 
     def __str__(self) -> str:
         return f"Face index version {self.version}, generation {self.generation}"
+
+
+class FaceIndexDeletion(models.Model):
+    """The faces one transaction deleted, under the `FaceIndexState.generation` it bumped to.
+
+    A process whose in-memory copy is at generation g reads the rows above g to learn which faces to
+    drop, instead of reloading the whole index. Rows older than a week are pruned
+    (`removal.search.DELETION_LOG_RETENTION`); a copy older than what is left reloads in full.
+
+    `face_ids` is the sorted ids as little-endian int64 (`FACE_ID_DTYPE`), not a JSON list: 8 bytes an
+    id however large, and numpy reads it as it comes from the database, without a Python int per id.
+    Ids only, like the audit trail: never an embedding.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    # Unique: one deleting transaction per generation, the state row lock serialising them. Its index
+    # serves the range read of a catching-up process.
+    generation = models.BigIntegerField(unique=True)
+    face_ids = models.BinaryField()
+    # Indexed: pruning deletes by age.
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"Face index deletion, generation {self.generation}"
+
+    def face_id_array(self) -> np.ndarray:
+        return np.frombuffer(bytes(self.face_ids), dtype=FACE_ID_DTYPE)

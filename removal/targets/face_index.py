@@ -59,9 +59,9 @@ class FaceRecords(PurgeTarget):
         if face_ids:
             # The external copy first: if this transaction then fails, the retry removes it again.
             get_search_backend().remove(face_ids)
-            # Every process's in-memory copy of the index reloads before its next search, so a
-            # deleted face is never a candidate again.
-            face_index_note_deletion()
+            # Logged with their ids in this transaction: every process drops them from its in-memory
+            # copy of the index before its next search, so a deleted face is never a candidate again.
+            face_index_note_deletion(face_ids)
         # Dependents first, each with one DELETE: the ORM's delete() would load every face (with its
         # embedding) and photo into memory to cascade by hand; nothing here has signals to send.
         database = router.db_for_write(Face)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from io import StringIO
 from typing import Any
@@ -18,7 +19,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
+from django.db import connection, transaction
 from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
@@ -26,18 +27,20 @@ from django.utils.html import escape
 
 from identity import selectors as identity_selectors
 from notifications.models import Message
-from removal import services
+from removal import search, services
 from removal.models import (
     AuditEvent,
     Candidate,
     DeletionReceipt,
     Face,
+    FaceIndexDeletion,
     Photo,
     PurgeJob,
     RemovalRequest,
     Status,
 )
 from removal.receipts import receipt_verify
+from removal.search import NumpyExactBackend
 from removal.selectors import hash_status_token, removal_request_pii
 from removal.services.common import subject_ref
 from removal.services.discovery import candidates_decide, removal_request_discover
@@ -142,6 +145,38 @@ def test_the_purge_deletes_the_subjects_photos_and_headshot_and_keeps_everyone_e
         ("thumbnail_files", "done", 5),
     ]
     assert sorted(e["target"] for e in _events(reviewed, "purge_job_done")) == sorted(BUSY_TARGETS)
+
+
+def test_the_purge_logs_the_deleted_faces_and_a_loaded_index_drops_them_without_reloading(
+    reviewed: RemovalRequest,
+    gallery: Gallery,
+    reviewer: Any,
+    django_capture_on_commit_callbacks: Any,
+    clone_photo: Callable[[Photo, int], list[Photo]],
+) -> None:
+    # Other people's faces enough that the purged ones stay below the share that compacts the copy.
+    clone_photo(gallery.photos["astronaut.jpg"], 20)
+    # As if the gallery's ingest had committed (a test's own on-commit hooks never run): searches
+    # keep their copy of the index in memory, as the worker's do.
+    search._UNCOMMITTED_WRITERS.discard(transaction.get_connection())
+    subject_faces = list(Face.objects.filter(photo__in=gallery.subject))
+    probe = subject_faces[0].embedding_array()
+    backend = NumpyExactBackend()
+    before = {match.face_id for match in backend.search(probe, max_distance=0.6, limit=50)}
+    assert before & {face.id for face in subject_faces}
+    loaded = backend.cache_info()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        purge_approve(request=reviewed, actor=services.Actor.staff(reviewer))
+    matches = backend.search(probe, max_distance=0.6, limit=50)
+
+    # Every face of the purged photos (the group photo's other face too), and nothing else.
+    logged = {int(face_id) for row in FaceIndexDeletion.objects.all() for face_id in row.face_id_array()}
+    assert logged == {face.id for face in subject_faces}
+    assert {match.face_id for match in matches} == before - logged
+    info = backend.cache_info()
+    assert (info.full_loads, info.deletion_catch_ups) == (loaded.full_loads, loaded.deletion_catch_ups + 1)
+    assert info.dead_faces == len(subject_faces)
 
 
 def test_the_completion_notice_carries_a_receipt_that_verifies(

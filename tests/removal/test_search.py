@@ -9,18 +9,22 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 import pytest
 from django.db import connection, connections, transaction
+from django.utils import timezone
 
 from identity.images import decode_image
 from removal import search
 from removal.face_index import photo_ingest
-from removal.models import Face, FaceIndexState, Photo
+from removal.models import Face, FaceIndexDeletion, FaceIndexState, Photo
 from removal.search import (
     BYTES_PER_FACE,
+    DELETION_LOG_RETENTION,
+    MAX_DEAD_FRACTION,
     FaceSearchBackend,
     Match,
     NumpyExactBackend,
@@ -96,9 +100,10 @@ def delete_faces(django_capture_on_commit_callbacks: Any) -> DeleteFaces:
     """Delete faces the way the purge does: in the transaction that notes the deletion."""
 
     def delete(face_ids: Iterable[int]) -> None:
+        ids = list(face_ids)
         with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-            face_index_note_deletion()
-            Face.objects.filter(id__in=list(face_ids)).delete()
+            face_index_note_deletion(ids)
+            Face.objects.filter(id__in=ids).delete()
 
     return delete
 
@@ -379,7 +384,8 @@ def test_a_deleted_face_is_never_returned(add_faces: AddFaces, delete_faces: Del
     assert [match.face_id for match in after[:3]] == [before[1].face_id, before[2].face_id, before[4].face_id]
     assert len(after) == 5
     info = backend.cache_info()
-    assert (info.full_loads, info.faces) == (loaded.full_loads + 1, 1_998)
+    # Marked in the copy, not reloaded.
+    assert (info.full_loads, info.faces, info.dead_faces) == (loaded.full_loads, 1_998, 2)
 
 
 def test_a_face_deleted_without_noting_it_is_still_never_returned(
@@ -497,7 +503,7 @@ def test_noting_writes_outside_a_transaction_is_refused() -> None:
     with pytest.raises(RuntimeError, match="inside the transaction"):
         face_index_note_addition()
     with pytest.raises(RuntimeError, match="inside the transaction"):
-        face_index_note_deletion()
+        face_index_note_deletion([1])
 
 
 @pytest.mark.postgres
@@ -540,6 +546,390 @@ def test_transactions_adding_faces_take_versions_in_commit_order() -> None:
     assert not second_done_early  # it waited for the first transaction's row lock
     assert versions["second"] == versions["first"] + 1
     assert finished["first"] <= finished["second"]
+
+
+# --- Deletions, caught up from the log ------------------------------------------------------------
+
+
+def _live_reference(
+    probe: np.ndarray,
+    embeddings: np.ndarray,
+    face_ids: list[int],
+    photo_ids: list[uuid.UUID],
+    *,
+    deleted: Iterable[int],
+    max_distance: float = THRESHOLD,
+    limit: int | None = None,
+) -> list[Match]:
+    gone = set(deleted)
+    keep = [index for index, face_id in enumerate(face_ids) if face_id not in gone]
+    return _reference(
+        probe,
+        embeddings[keep],
+        [face_ids[index] for index in keep],
+        [photo_ids[index] for index in keep],
+        max_distance=max_distance,
+        limit=limit,
+    )
+
+
+def _refuse_reading_faces(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(faces: Any, *, load_rows: int) -> Iterator[Any]:
+        raise AssertionError("faces were read from the database")
+
+    monkeypatch.setattr(search, "_read_batches", refuse)
+
+
+def test_a_deletion_noted_by_another_process_is_applied_without_reading_the_index_again(
+    add_faces: AddFaces,
+    delete_faces: DeleteFaces,
+    monkeypatch: pytest.MonkeyPatch,
+    django_assert_num_queries: Any,
+) -> None:
+    probe, embeddings, face_ids, photo_ids = _synthetic_index(add_faces, 3_000, seed=61)
+    backend = NumpyExactBackend()
+    before = backend.search(probe, max_distance=THRESHOLD, limit=20)
+    loaded = backend.cache_info()
+    gone = [before[0].face_id, before[7].face_id, face_ids[-1]]
+
+    delete_faces(gone)  # another process's purge: rows deleted and ids logged, in one transaction
+    _refuse_reading_faces(monkeypatch)
+    # The state row and the matches' existence; the deletion log; the new matches' existence.
+    with django_assert_num_queries(3):
+        after = backend.search(probe, max_distance=THRESHOLD, limit=20)
+
+    _assert_same_matches(
+        after, _live_reference(probe, embeddings, face_ids, photo_ids, deleted=gone, limit=20)
+    )
+    assert not {match.face_id for match in after} & set(gone)
+    info = backend.cache_info()
+    assert (info.full_loads, info.appends, info.deletion_catch_ups) == (
+        loaded.full_loads,
+        loaded.appends,
+        loaded.deletion_catch_ups + 1,
+    )
+    assert (info.faces, info.dead_faces, info.generation) == (
+        2_997,
+        3,
+        FaceIndexState.objects.get().generation,
+    )
+
+
+def test_many_deleting_transactions_are_applied_together_by_the_next_search(
+    add_faces: AddFaces, delete_faces: DeleteFaces, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    probe, embeddings, face_ids, photo_ids = _synthetic_index(add_faces, 5_000, seed=67)
+    backend = NumpyExactBackend(chunk_rows=1000)
+    backend.search(probe, max_distance=THRESHOLD, limit=5_000)
+    loaded = backend.cache_info()
+    gone = [int(face_id) for face_id in np.random.default_rng(67).choice(face_ids, size=800, replace=False)]
+
+    for start in range(0, len(gone), 40):  # 20 transactions, as the purge's batches are
+        delete_faces(gone[start : start + 40])
+    _refuse_reading_faces(monkeypatch)
+    matches = backend.search(probe, max_distance=THRESHOLD, limit=5_000)
+
+    _assert_same_matches(matches, _live_reference(probe, embeddings, face_ids, photo_ids, deleted=gone))
+    info = backend.cache_info()
+    assert (info.full_loads, info.deletion_catch_ups) == (loaded.full_loads, loaded.deletion_catch_ups + 1)
+    assert (info.faces, info.dead_faces, info.generation) == (4_200, 800, loaded.generation + 20)
+
+
+def test_deletions_between_searches_are_caught_up_one_search_at_a_time(
+    add_faces: AddFaces, delete_faces: DeleteFaces, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    probe, embeddings, face_ids, photo_ids = _synthetic_index(add_faces, 2_000, seed=97)
+    backend = NumpyExactBackend(chunk_rows=300)
+    first = backend.search(probe, max_distance=THRESHOLD, limit=50)
+    loaded = backend.cache_info()
+    _refuse_reading_faces(monkeypatch)
+    gone: list[int] = []
+
+    for round_ in range(5):
+        # The five nearest left, and some of the rest.
+        nearest = [match.face_id for match in backend.search(probe, max_distance=THRESHOLD, limit=5)]
+        batch = [*nearest, *face_ids[round_ * 60 : round_ * 60 + 60]]
+        batch = [face_id for face_id in dict.fromkeys(batch) if face_id not in gone]
+        delete_faces(batch)
+        gone.extend(batch)
+
+        matches = backend.search(probe, max_distance=THRESHOLD, limit=50)
+
+        _assert_same_matches(
+            matches, _live_reference(probe, embeddings, face_ids, photo_ids, deleted=gone, limit=50)
+        )
+    assert first[0].face_id in gone
+    info = backend.cache_info()
+    assert (info.full_loads, info.deletion_catch_ups) == (loaded.full_loads, loaded.deletion_catch_ups + 5)
+    assert (info.faces, info.dead_faces) == (2_000 - len(gone), len(gone))
+
+
+def test_a_copy_older_than_the_pruned_deletion_log_is_reloaded_in_full_and_stays_exact(
+    add_faces: AddFaces, delete_faces: DeleteFaces
+) -> None:
+    probe, embeddings, face_ids, photo_ids = _synthetic_index(add_faces, 2_000, seed=71)
+    backend = NumpyExactBackend()
+    backend.search(probe, max_distance=THRESHOLD, limit=2_000)
+    loaded = backend.cache_info()
+
+    delete_faces(face_ids[:50])
+    FaceIndexDeletion.objects.update(created_at=timezone.now() - DELETION_LOG_RETENTION - timedelta(hours=1))
+    delete_faces(face_ids[50:100])  # noting it prunes the first deletion's row
+    assert list(FaceIndexDeletion.objects.values_list("generation", flat=True)) == [loaded.generation + 2]
+    matches = backend.search(probe, max_distance=THRESHOLD, limit=2_000)
+
+    _assert_same_matches(
+        matches, _live_reference(probe, embeddings, face_ids, photo_ids, deleted=face_ids[:100])
+    )
+    info = backend.cache_info()
+    assert (info.full_loads, info.deletion_catch_ups) == (loaded.full_loads + 1, loaded.deletion_catch_ups)
+    assert (info.faces, info.dead_faces, info.generation) == (1_900, 0, loaded.generation + 2)
+
+
+def test_noting_a_deletion_prunes_log_rows_older_than_a_week_and_keeps_the_rest(
+    add_faces: AddFaces, delete_faces: DeleteFaces
+) -> None:
+    ids = add_faces(np.zeros((3, 128), dtype=np.float32))
+    delete_faces([ids[0]])
+    delete_faces([ids[1]])
+    older, newer = FaceIndexDeletion.objects.order_by("generation")
+    now = timezone.now()
+    FaceIndexDeletion.objects.filter(id=older.id).update(created_at=now - timedelta(days=7, minutes=5))
+    FaceIndexDeletion.objects.filter(id=newer.id).update(created_at=now - timedelta(days=6, hours=23))
+
+    delete_faces([ids[2]])
+
+    assert timedelta(days=7) == DELETION_LOG_RETENTION
+    assert [row.face_id_array().tolist() for row in FaceIndexDeletion.objects.order_by("generation")] == [
+        [ids[1]],
+        [ids[2]],
+    ]
+
+
+def test_each_deleting_transaction_logs_its_face_ids_under_the_generation_it_took(
+    add_faces: AddFaces,
+) -> None:
+    ids = add_faces(np.zeros((5, 128), dtype=np.float32))
+
+    with transaction.atomic():
+        face_index_note_deletion([ids[3], ids[1], ids[3]])
+        Face.objects.filter(id__in=[ids[1], ids[3]]).delete()
+    with transaction.atomic():
+        face_index_note_deletion((ids[0],))
+        Face.objects.filter(id=ids[0]).delete()
+
+    generation = FaceIndexState.objects.get().generation
+    rows = list(FaceIndexDeletion.objects.order_by("generation"))
+    assert [(row.generation, row.face_id_array().tolist()) for row in rows] == [
+        (generation - 1, sorted([ids[1], ids[3]])),
+        (generation, [ids[0]]),
+    ]
+    # Eight little-endian bytes an id: no embedding, nothing but ids.
+    assert [len(bytes(row.face_ids)) for row in rows] == [16, 8]
+
+
+def test_noting_the_deletion_of_no_faces_changes_nothing() -> None:
+    FaceIndexState.objects.get_or_create(id=1)
+    before = FaceIndexState.objects.get()
+
+    with transaction.atomic():
+        face_index_note_deletion([])
+
+    after = FaceIndexState.objects.get()
+    assert (after.version, after.generation) == (before.version, before.generation)
+    assert not FaceIndexDeletion.objects.exists()
+
+
+def test_past_a_fifth_of_the_copy_deleted_the_next_search_reloads_it_without_the_dead_rows(
+    add_faces: AddFaces, delete_faces: DeleteFaces
+) -> None:
+    probe, embeddings, face_ids, photo_ids = _synthetic_index(add_faces, 1_000, seed=73)
+    backend = NumpyExactBackend()
+    backend.search(probe, max_distance=THRESHOLD, limit=1_000)
+    loaded = backend.cache_info()
+
+    delete_faces(face_ids[:150])
+    backend.search(probe, max_distance=THRESHOLD, limit=1_000)
+    marked = backend.cache_info()
+    delete_faces(face_ids[150:250])  # 250 of the 1,000 rows: past MAX_DEAD_FRACTION
+    matches = backend.search(probe, max_distance=THRESHOLD, limit=1_000)
+
+    assert MAX_DEAD_FRACTION == 0.2
+    assert (marked.full_loads, marked.faces, marked.dead_faces) == (loaded.full_loads, 850, 150)
+    _assert_same_matches(
+        matches, _live_reference(probe, embeddings, face_ids, photo_ids, deleted=face_ids[:250])
+    )
+    info = backend.cache_info()
+    assert (info.full_loads, info.faces, info.dead_faces) == (loaded.full_loads + 1, 750, 0)
+    cached = backend.cached_index()
+    assert cached is not None
+    assert cached.size == 750
+    assert cached.nbytes == 750 * BYTES_PER_FACE
+
+
+def test_faces_added_and_deleted_in_turn_are_searched_exactly_without_a_full_reload(
+    add_faces: AddFaces, delete_faces: DeleteFaces
+) -> None:
+    rng = np.random.default_rng(79)
+    probe = rng.normal(0, 0.09, 128).astype(np.float32)
+    live: dict[int, tuple[np.ndarray, uuid.UUID]] = {}
+    backend = NumpyExactBackend(chunk_rows=512)
+
+    def add(count: int, *, ids: Sequence[int] | None = None) -> list[int]:
+        rows = (probe + rng.normal(0, 1, (count, 128)) * rng.uniform(0.0, 0.12, (count, 1))).astype("<f4")
+        photos = _make_photos(3, label=f"interleaved-{uuid.uuid4().hex}")
+        added = add_faces(rows, photos=photos, ids=ids)
+        for index, face_id in enumerate(added):
+            live[face_id] = (rows[index], photos[index % 3].id)
+        return added
+
+    def delete(face_ids: Sequence[int]) -> None:
+        delete_faces(face_ids)
+        for face_id in face_ids:
+            del live[face_id]
+
+    def search_is_exact() -> None:
+        ids = sorted(live)
+        expected = _reference(
+            probe,
+            np.array([live[face_id][0] for face_id in ids]),
+            ids,
+            [live[face_id][1] for face_id in ids],
+            max_distance=THRESHOLD,
+        )
+        _assert_same_matches(backend.search(probe, max_distance=THRESHOLD, limit=10_000), expected)
+
+    first = add(2_000)
+    search_is_exact()
+    loaded = backend.cache_info()
+    # A deletion, then an addition: one search catches up with both.
+    delete(first[:40])
+    newer = add(100)
+    search_is_exact()
+    # An addition, then one transaction deleting faces the copy holds and faces it has never seen.
+    more = add(100)
+    delete([*first[40:60], *more[:30]])
+    search_is_exact()
+    # Faces appended by earlier catch-ups, deleted with loaded ones over several transactions.
+    delete(newer[:50])
+    delete(first[60:80])
+    delete(more[30:40])
+    search_is_exact()
+    # Added and deleted between two searches: never held, never found.
+    brief = add(50)
+    delete(brief)
+    add(20)
+    search_is_exact()
+    # A face deleted and then inserted again under the same id: the old row stays dead, the new one
+    # is found.
+    delete([first[100]])
+    add(1, ids=[first[100]])
+    search_is_exact()
+
+    info = backend.cache_info()
+    assert (info.full_loads, info.appends, info.deletion_catch_ups) == (
+        loaded.full_loads,
+        loaded.appends + 4,
+        loaded.deletion_catch_ups + 5,
+    )
+    # Rows marked: 40 + 20 + 50 + 20 + 10 + 1 the copy held; `more[:30]` and `brief` it never held.
+    assert (info.faces, info.dead_faces) == (len(live), 141)
+
+
+def test_a_search_inside_a_deleting_transaction_leaves_the_shared_copy_as_it_was(
+    add_faces: AddFaces, delete_faces: DeleteFaces
+) -> None:
+    probe, *_ = _synthetic_index(add_faces, 1_000, seed=83)
+    backend = NumpyExactBackend()
+    before = backend.search(probe, max_distance=THRESHOLD, limit=3)
+    loaded = backend.cache_info()
+
+    seen_inside: list[Match] = []
+    try:
+        with transaction.atomic():
+            face_index_note_deletion([before[0].face_id])
+            Face.objects.filter(id=before[0].face_id).delete()
+            seen_inside = backend.search(probe, max_distance=THRESHOLD, limit=3)
+            raise _RollBack
+    except _RollBack:
+        pass
+    # The transaction did not see its own deleted face...
+    assert seen_inside[:2] == before[1:]
+    assert before[0].face_id not in {match.face_id for match in seen_inside}
+    assert backend.cache_info() == loaded
+    # ...and another transaction, taking the same generation number, deletes another face.
+    delete_faces([before[1].face_id])
+
+    after = backend.search(probe, max_distance=THRESHOLD, limit=3)
+
+    assert after[0] == before[0]
+    assert after[1] == before[2]
+    assert before[1].face_id not in {match.face_id for match in after}
+    info = backend.cache_info()
+    assert (info.full_loads, info.dead_faces) == (loaded.full_loads, 1)
+
+
+def test_an_unbounded_search_never_returns_a_face_marked_deleted(
+    add_faces: AddFaces, delete_faces: DeleteFaces, caplog: pytest.LogCaptureFixture
+) -> None:
+    probe, _, face_ids, _ = _synthetic_index(add_faces, 500, seed=89)
+    backend = NumpyExactBackend()
+    backend.search(probe, max_distance=THRESHOLD, limit=1)
+    delete_faces(face_ids[:10])
+
+    with caplog.at_level(logging.WARNING, logger="removal.search"):
+        matches = backend.search(probe, max_distance=float("inf"), limit=1_000)
+
+    assert sorted(match.face_id for match in matches) == sorted(face_ids[10:])
+    # Dropped by the scan itself, not by the existence check after it.
+    assert "no longer exist" not in caplog.text
+    assert backend.cache_info().dead_faces == 10
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_transactions_deleting_faces_take_generations_in_commit_order_each_with_its_log_row() -> None:
+    FaceIndexState.objects.get_or_create(id=1)
+    start = FaceIndexState.objects.get().generation
+    first_holds_lock, release_first = threading.Event(), threading.Event()
+    finished: list[str] = []
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                face_index_note_deletion([12, 11])
+                first_holds_lock.set()
+                release_first.wait(10)
+            finished.append("first")
+        finally:
+            connections.close_all()
+
+    def second() -> None:
+        try:
+            first_holds_lock.wait(10)
+            with transaction.atomic():
+                face_index_note_deletion([21])
+            finished.append("second")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    first_holds_lock.wait(10)
+    time.sleep(0.3)
+    second_done_early = "second" in finished
+    release_first.set()
+    for thread in threads:
+        thread.join(20)
+
+    assert not second_done_early  # it waited for the first transaction's row lock
+    assert finished == ["first", "second"]
+    rows = FaceIndexDeletion.objects.order_by("generation")
+    assert [(row.generation - start, row.face_id_array().tolist()) for row in rows] == [
+        (1, [11, 12]),
+        (2, [21]),
+    ]
 
 
 # --- Errors and edges -----------------------------------------------------------------------------
