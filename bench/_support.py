@@ -7,6 +7,7 @@ Every benchmark runs on this machine only: the PostgreSQL at 127.0.0.1:5432 (tru
 from __future__ import annotations
 
 import base64
+import math
 import os
 import re
 import secrets
@@ -74,6 +75,26 @@ def run_guarded(run: Callable[[], int], *, timeout: float) -> int:
         return 1
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+# --- Figures --------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def reset_peak_rss() -> bool:
+    """Start a new high-water mark of this process's memory (Linux >= 4.0); False where it cannot."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        return False
+    return True
 
 
 # --- PostgreSQL -----------------------------------------------------------------------------------

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import math
 import os
 import platform
 import shutil
@@ -60,6 +59,7 @@ from bench._support import (  # noqa: E402
     django_env,
     install_stop_handlers,
     manage,
+    percentile,
     server_version,
     throwaway_database,
 )
@@ -319,12 +319,6 @@ def run_phase(*, label: str, total: int, config: Config, port: int, run_id: str)
     phase.elapsed = time.perf_counter() - began
     phase.complete = phase.done == total
     return phase
-
-
-def percentile(sorted_values: list[float], p: float) -> float:
-    """Nearest-rank percentile of an already sorted, non-empty list."""
-    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
 
 
 # --- Checks ---------------------------------------------------------------------------------------

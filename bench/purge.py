@@ -103,6 +103,8 @@ from bench._support import (  # noqa: E402
     BenchError,
     django_env,
     manage,
+    percentile,
+    reset_peak_rss,
     run_guarded,
     server_version,
     throwaway_database,
@@ -307,23 +309,6 @@ def peak_rss_mb() -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def reset_peak_rss() -> bool:
-    """Start a new high-water mark (Linux >= 4.0)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")
-    except OSError:
-        return False
-    return True
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * p // 100))
-    return ordered[int(rank) - 1]
 
 
 def timed(function: Callable[[], Any]) -> tuple[float, Any]:

@@ -56,7 +56,6 @@ import base64
 import cProfile
 import importlib.util
 import io
-import math
 import os
 import platform
 import pstats
@@ -109,6 +108,8 @@ atexit.register(shutil.rmtree, _VAR_DIR, ignore_errors=True)
 os.environ.update(_settings_env(_VAR_DIR))
 
 import django  # noqa: E402
+
+from bench._support import percentile, reset_peak_rss  # noqa: E402
 
 django.setup()
 
@@ -628,24 +629,7 @@ def current_rss_mb() -> float | None:
     return None
 
 
-def reset_peak_rss() -> bool:
-    """Start a new high-water mark (Linux >= 4.0), so drawing the documents doesn't count as the peak."""
-    try:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")
-    except OSError:
-        return False
-    return True
-
-
 # --- Report ---------------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile (as bench/intake.py)."""
-    ordered = sorted(values)
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return ordered[rank - 1]
 
 
 def ms(value: float) -> str:
