@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -33,6 +33,9 @@ from django.utils.translation import gettext as _
 from removal.audit import audit_event_append, canonical_json
 from removal.models import DeletionReceipt, ReceiptCategory, RemovalRequest, Status
 from vault import signing
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 __all__ = [
     "RECEIPT_MAX_BYTES",
@@ -116,9 +119,10 @@ class ReceiptCheck:
         return cls(valid=False, problem=problem, reason=reason)
 
 
-def category_label(code: str) -> str:
-    """The translated label of a category code; an unknown code is shown as itself."""
-    return str(ReceiptCategory(code).label) if code in ReceiptCategory.values else code
+def category_label(code: str) -> StrOrPromise:
+    """The label of a category code, translated when shown (lazily: an e-mail is rendered in its
+    reader's language, not the worker's); an unknown code (an operator's target) is shown as itself."""
+    return ReceiptCategory(code).label if code in ReceiptCategory.values else code
 
 
 def receipt_issuer() -> str:

@@ -15,13 +15,12 @@ from django.utils.translation import gettext_lazy as _
 
 from removal.deadlines import JURISDICTIONS
 from removal.models import (
-    DeletionReceipt,
     DownstreamRecipient,
     PurgeJob,
-    ReceiptCategory,
     RecipientNotice,
     RemovalRequest,
 )
+from removal.receipts import category_label, deletion_receipt_for
 from vault.services import DataKeyShredded, sealer_for
 
 if TYPE_CHECKING:
@@ -174,19 +173,11 @@ class ReceiptSummary:
 
 def removal_request_receipt(*, request: RemovalRequest) -> ReceiptSummary | None:
     """The signed deletion receipt with its categories' labels, once the request is completed."""
-    receipt = DeletionReceipt.objects.filter(request_id=request.id).first()
+    receipt = deletion_receipt_for(request=request)
     if receipt is None:
         return None
     entries = json.loads(receipt.document)["categories"]
     return ReceiptSummary(
         document=receipt.document,
-        categories=[
-            (
-                ReceiptCategory(entry["category"]).label
-                if entry["category"] in ReceiptCategory.values
-                else entry["category"],
-                entry["items"],
-            )
-            for entry in entries
-        ],
+        categories=[(category_label(entry["category"]), entry["items"]) for entry in entries],
     )
