@@ -23,7 +23,7 @@ from notifications.selectors import message_was_sent
 from notifications.services import message_create
 from removal.deadlines import JURISDICTIONS
 from removal.models import OPEN_STATUSES, DeadlineKind, Reminder, RemovalRequest
-from removal.services.common import subject_ref
+from removal.services.common import assignee_address, subject_ref
 from vault.services import data_key_create
 
 logger = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ def _send(reminder: Reminder, now: datetime) -> bool:
         due = deadline.local_due
         # Counted at sending time, so a reminder delayed by downtime still tells the truth.
         days_late = (now.astimezone(zone).date() - due.date()).days
-        assignee_email = request.assignee.email if request.assignee and request.assignee.email else ""
+        assignee_email = assignee_address(request)
         message_create(
             template="removal/emails/staff_reminder",
             to=assignee_email or settings.PRIVACY_TEAM_EMAIL,

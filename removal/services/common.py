@@ -70,6 +70,11 @@ def subject_ref(request: RemovalRequest) -> str:
     return f"removal.request:{request.id}"
 
 
+def assignee_address(request: RemovalRequest) -> str:
+    """Where staff mail about a request goes first: its assignee's address, or "" (then the team's)."""
+    return request.assignee.email if request.assignee and request.assignee.email else ""
+
+
 def normalise_email(email: str) -> str:
     return email.strip().lower()
 

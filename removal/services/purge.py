@@ -39,6 +39,7 @@ from removal.services.common import (
     Actor,
     IllegalTransition,
     InvalidRequest,
+    assignee_address,
     audit_request_event,
     notify_subject,
 )
@@ -295,11 +296,7 @@ def _alert_staff(*, job: PurgeJob, error: str) -> None:
     request = job.request
     message_create(
         template="removal/emails/purge_failed",
-        to=(
-            request.assignee.email
-            if request.assignee and request.assignee.email
-            else settings.PRIVACY_TEAM_EMAIL
-        ),
+        to=assignee_address(request) or settings.PRIVACY_TEAM_EMAIL,
         context={
             "reference": request.reference,
             "job": job,
