@@ -149,6 +149,11 @@ CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# How many reverse proxies of ours stand in front of the web server; every rate limit and lockout
+# takes the client's address from X-Forwarded-For at this depth, or from the socket peer with 0
+# (config/client_ip.py). Never more than there are: the client writes the entries beyond them.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+RATELIMIT_IP_META_KEY = "config.client_ip.client_ip"
 
 # --- E-mail ---------------------------------------------------------------------------------------
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
@@ -225,9 +230,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
-    "DEFAULT_THROTTLE_RATES": {"intake": env.str("API_INTAKE_RATE", default="30/minute")},
     "EXCEPTION_HANDLER": "rest_framework.views.exception_handler",
 }
+# Per client (config.client_ip), like every other limit: removal.throttles.IntakeRateThrottle.
+API_INTAKE_RATE = env.str("API_INTAKE_RATE", default="30/minute")
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Removal-request service API",
     "DESCRIPTION": "Submit and follow requests to be removed from the face-image database.",

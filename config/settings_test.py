@@ -34,7 +34,7 @@ CSRF_COOKIE_SECURE = False
 SECURE_HSTS_SECONDS = 0
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": ""}  # in memory
-REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"intake": "1000/minute"}}  # noqa: F405
+API_INTAKE_RATE = "1000/minute"
 TEST_REDIS_URL = REDIS_URL
 # Static files straight from the apps: tests never run collectstatic.
 WHITENOISE_USE_FINDERS = True

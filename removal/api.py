@@ -14,7 +14,6 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from removal import selectors, services
@@ -33,6 +32,7 @@ from removal.models import (
 )
 from removal.services import suppression
 from removal.services.discovery import candidates_decide
+from removal.throttles import IntakeRateThrottle
 
 STATUS_TOKEN_HEADER = "X-Status-Token"  # noqa: S105 (a header name)
 
@@ -153,8 +153,7 @@ class IntakeView(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes: list[type] = []
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "intake"
+    throttle_classes = [IntakeRateThrottle]
 
     @extend_schema(
         request=IntakeSerializer,

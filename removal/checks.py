@@ -3,7 +3,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from django.core.checks import Error, register
+from django.conf import settings
+from django.core.checks import Error, Warning, register
 
 from removal.deadlines import policy_from_settings
 
@@ -50,3 +51,26 @@ def check_purge_targets(app_configs: Any, **kwargs: Any) -> list[Error]:
         for name, target in targets.items()
         if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", target.category)
     ]
+
+
+@register()
+def check_trusted_proxy_count(app_configs: Any, **kwargs: Any) -> list[Error | Warning]:
+    """Behind a proxy with no proxy trusted, every client would share the proxy's rate-limit budget."""
+    depth = settings.TRUSTED_PROXY_COUNT
+    if not isinstance(depth, int) or depth < 0:
+        return [
+            Error(
+                f"TRUSTED_PROXY_COUNT must be a whole number of proxies, 0 or more (got {depth!r})",
+                id="removal.E004",
+            )
+        ]
+    if settings.SECURE_PROXY_SSL_HEADER and depth == 0:
+        return [
+            Warning(
+                "DJANGO_BEHIND_PROXY=1 but TRUSTED_PROXY_COUNT=0: every client is counted as the proxy, "
+                "so one busy client exhausts every rate limit for all",
+                hint="Set TRUSTED_PROXY_COUNT to the number of reverse proxies in front of the service.",
+                id="removal.W001",
+            )
+        ]
+    return []

@@ -214,10 +214,21 @@ def identity_upload_guard(view: Callable[..., HttpResponse]) -> Callable[..., Ht
         max_total_bytes=2 * settings.IDENTITY_UPLOAD_MAX_BYTES + 65536,
         max_files=2,
     )(view)
+    # Named groups: the form and the API count in one budget per limit, not one each.
     guarded = ratelimit(
-        key=_per_request_key, rate=_rate("IDENTITY_UPLOAD_RATE_PER_REQUEST"), method="POST", block=False
+        group="identity-upload-per-request",
+        key=_per_request_key,
+        rate=_rate("IDENTITY_UPLOAD_RATE_PER_REQUEST"),
+        method="POST",
+        block=False,
     )(guarded)
-    return ratelimit(key="ip", rate=_rate("IDENTITY_UPLOAD_RATE_PER_IP"), method="POST", block=False)(guarded)
+    return ratelimit(
+        group="identity-upload-per-client",
+        key="ip",
+        rate=_rate("IDENTITY_UPLOAD_RATE_PER_IP"),
+        method="POST",
+        block=False,
+    )(guarded)
 
 
 @never_cache

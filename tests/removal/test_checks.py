@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from removal.checks import check_deadline_policy, check_purge_targets
+from removal.checks import check_deadline_policy, check_purge_targets, check_trusted_proxy_count
 from removal.targets import PurgeContext, PurgeTarget
 from removal.targets.face_index import PhotoFiles
 from vault.checks import check_vault_keys
@@ -62,3 +62,16 @@ def test_a_purge_target_missing_a_method_stops_the_service(settings: Any) -> Non
 
 def test_the_built_in_purge_targets_pass_the_check() -> None:
     assert check_purge_targets(None) == []
+
+
+def test_a_proxy_deployment_that_trusts_no_proxy_is_warned_and_a_bad_depth_refused(settings: Any) -> None:
+    settings.SECURE_PROXY_SSL_HEADER = None
+    settings.TRUSTED_PROXY_COUNT = 0
+    assert check_trusted_proxy_count(None) == []
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    [warning] = check_trusted_proxy_count(None)
+    assert warning.id == "removal.W001" and "TRUSTED_PROXY_COUNT" in warning.msg
+    settings.TRUSTED_PROXY_COUNT = 1
+    assert check_trusted_proxy_count(None) == []
+    settings.TRUSTED_PROXY_COUNT = -1
+    assert [e.id for e in check_trusted_proxy_count(None)] == ["removal.E004"]
