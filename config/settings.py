@@ -211,7 +211,7 @@ SIGNING_KEYS = env.str("SIGNING_KEYS", default="")
 SIGNING_RETIRED_PUBLIC_KEYS = env.str("SIGNING_RETIRED_PUBLIC_KEYS", default="")
 
 # --- Removal requests -----------------------------------------------------------------------------
-# The deadline spec's *policy* choices (spec/deadlines.md); defaults are the spec's table.
+# The deadline spec's *policy* choices (docs/spec/deadlines.md); defaults are the spec's table.
 DEADLINE_POLICY = {
     "roll_weekends": env.bool("DEADLINE_ROLL_WEEKENDS", default=True),
     "holidays": env.list("DEADLINE_HOLIDAYS", default=[]),
@@ -284,7 +284,7 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
-# --- Deadline reminders (spec/deadlines.md, "Reminders") ------------------------------------------
+# --- Deadline reminders (docs/spec/deadlines.md, "Reminders") ------------------------------------------
 REMINDER_DAYS_BEFORE = [int(d) for d in env.list("REMINDER_DAYS_BEFORE", default=["14", "7", "3", "1"])]
 EXTENSION_DECISION_ALARM_DAYS = env.int("EXTENSION_DECISION_ALARM_DAYS", default=7)
 REMINDER_DIGEST_DAYS = env.int("REMINDER_DIGEST_DAYS", default=7)

@@ -1,4 +1,4 @@
-"""Statutory deadline arithmetic, exactly as ``spec/deadlines.md`` states it.
+"""Statutory deadline arithmetic, exactly as ``docs/spec/deadlines.md`` states it.
 
 Pure functions over aware datetimes: no models, no clock, no I/O. The only Django contact is
 ``policy_from_settings()``, which imports settings lazily so this module stays importable (and

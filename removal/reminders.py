@@ -1,4 +1,4 @@
-"""Deadline reminders to staff (spec/deadlines.md, "Reminders"): planning, the sweep, the daily digest.
+"""Deadline reminders to staff (docs/spec/deadlines.md, "Reminders"): planning, the sweep, the daily digest.
 
 Reminder rows are planned in the transaction that sets a request's deadlines. The beat sweep reads only
 rows that are due (a partial index on `due_at` of pending rows), claims each with a conditional UPDATE

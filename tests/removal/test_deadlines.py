@@ -1,4 +1,4 @@
-"""The statutory deadline rules of spec/deadlines.md, as worked examples and properties."""
+"""The statutory deadline rules of docs/spec/deadlines.md, as worked examples and properties."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reminders to staff before every open hard deadline (spec/deadlines.md, "Reminders")."""
+"""Reminders to staff before every open hard deadline (docs/spec/deadlines.md, "Reminders")."""
 
 from __future__ import annotations
 

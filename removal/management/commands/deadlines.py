@@ -1,6 +1,6 @@
 """``manage.py deadlines``: the statutory deadlines of a hypothetical request, as JSON.
 
-For operators and counsel checking the arithmetic of ``spec/deadlines.md`` without creating a
+For operators and counsel checking the arithmetic of ``docs/spec/deadlines.md`` without creating a
 request. Every failure is a single line on stderr and a non-zero exit.
 """
 
