@@ -46,7 +46,13 @@ def test_a_reviewer_confirms_the_subjects_photos_and_approves_the_purge(
     expect(page.get_by_text("Look-alike: 0.120 from other faces")).to_be_visible()
     headshot = page.get_by_alt_text("The subject's headshot (this view is recorded in the audit trail)")
     expect(headshot).to_be_visible()
-    assert page.evaluate("document.querySelectorAll('.candidate img')[0].naturalWidth") > 0
+    # The thumbnails load lazily: bring the first into view and wait until it has decoded.
+    first_thumbnail = page.locator(".candidate img").first
+    first_thumbnail.scroll_into_view_if_needed()
+    page.wait_for_function(
+        "() => { const img = document.querySelector('.candidate img');"
+        " return img.complete && img.naturalWidth > 0; }"
+    )
     expect(page.get_by_text("Decide every candidate first (5 not decided).")).to_be_visible()
     screenshot(page, "review-1-candidates")
 
