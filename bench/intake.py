@@ -15,7 +15,7 @@ What it does, end to end, on this machine only (127.0.0.1):
 3. sends a warm-up (not counted), then `--requests` submissions from `--clients` threads, each
    thread with its own `http.client` connection and every submission a distinct e-mail address;
 4. checks that every answer was 202, that the database holds exactly one RemovalRequest per
-   submission and that the audit chain verifies;
+   submission and that the request log verifies;
 5. prints the configuration, submissions/s, latency percentiles and row counts;
 6. stops gunicorn and drops the database, also after a failure, a timeout or Ctrl-C.
 
@@ -326,9 +326,13 @@ def run_phase(*, label: str, total: int, config: Config, port: int, run_id: str)
 _CHECK_CODE = """
 import json
 from notifications.models import Message
-from removal.audit import audit_chain_verify
-from removal.models import AuditEvent, RemovalRequest, RequestJurisdiction
-report = audit_chain_verify()
+from ledger.models import AuditEvent
+from ledger.services import ledger_sequence
+from ledger.verification import ledger_verify
+from removal.models import RemovalRequest, RequestJurisdiction
+while ledger_sequence().sequenced:
+    pass
+report = ledger_verify()
 print(json.dumps({
     "removal_requests": RemovalRequest.objects.count(),
     "distinct_email_indexes": RemovalRequest.objects.values("email_blind_index").distinct().count(),
@@ -336,7 +340,7 @@ print(json.dumps({
     "audit_events": AuditEvent.objects.count(),
     "received_events": AuditEvent.objects.filter(action="request.received").count(),
     "messages": Message.objects.count(),
-    "chain_checked": report.checked,
+    "chain_checked": report.entries,
     "chain_ok": report.ok,
     "chain_problems": report.problems[:5],
 }))
@@ -395,7 +399,7 @@ def print_report(
         f"({counts.get('received_events')} request.received)"
     )
     print(
-        f"audit chain    : {'verifies' if counts.get('chain_ok') else 'BROKEN'} "
+        f"request log    : {'verifies' if counts.get('chain_ok') else 'BROKEN'} "
         f"({counts.get('chain_checked')} events checked)"
     )
 
@@ -413,7 +417,7 @@ def print_report(
     if counts.get("received_events") != counts.get("removal_requests"):
         failures.append("not one request.received audit event per stored request")
     if not counts.get("chain_ok"):
-        failures.append(f"audit chain does not verify: {counts.get('chain_problems')}")
+        failures.append(f"request log does not verify: {counts.get('chain_problems')}")
     print(f"checks         : {'all passed' if not failures else 'FAILED'}")
     for failure in failures:
         print(f"  - {failure}")

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "vault",
+    "ledger",
     "notifications",
     "identity",
     "removal",
@@ -359,4 +360,23 @@ SUPPRESSION_MAX_DISTANCE = env.float("SUPPRESSION_MAX_DISTANCE", default=0.5)
 CELERY_BEAT_SCHEDULE["expire-suppression-entries"] = {
     "task": "removal.tasks.expire_suppression_entries",
     "schedule": crontab(hour=3, minute=30),
+}
+
+# --- The verifiable request log (docs/ledger.md) ---------------------------------------------------
+# The log's name in its checkpoints; empty: "<host of PUBLIC_BASE_URL>/ledger". Never change it once
+# checkpoints are published: readers check it.
+LEDGER_ORIGIN = env.str("LEDGER_ORIGIN", default="")
+# The sequencer signs a checkpoint this often when events wait: the delay before an event is provable.
+LEDGER_SEQUENCE_INTERVAL_SECONDS = env.float("LEDGER_SEQUENCE_INTERVAL_SECONDS", default=1.0)
+LEDGER_SEQUENCE_BATCH = env.int("LEDGER_SEQUENCE_BATCH", default=10000)
+# Witnesses that receive every new checkpoint: JSON [{"name": …, "url": "https://…", "secret": …}].
+LEDGER_WITNESSES = env.json("LEDGER_WITNESSES", default=[])
+LEDGER_WITNESS_PUSH_SECONDS = env.int("LEDGER_WITNESS_PUSH_SECONDS", default=60)
+LEDGER_WITNESS_TIMEOUT_SECONDS = env.float("LEDGER_WITNESS_TIMEOUT_SECONDS", default=10)
+LEDGER_API_RATE = env.str("LEDGER_API_RATE", default="600/m")
+LEDGER_MAX_ENTRIES_PER_CALL = env.int("LEDGER_MAX_ENTRIES_PER_CALL", default=256)
+LEDGER_STH_MAX_AGE_SECONDS = env.int("LEDGER_STH_MAX_AGE_SECONDS", default=5)
+CELERY_BEAT_SCHEDULE["ledger-witnesses"] = {
+    "task": "ledger.tasks.push_to_witnesses",
+    "schedule": LEDGER_WITNESS_PUSH_SECONDS,
 }

@@ -123,3 +123,28 @@ class MemoryTree:
 
     def root(self, size: int | None = None) -> bytes:
         return root_hash(self, len(self.leaves) if size is None else size)
+
+
+class CompactRange:
+    """The roots of the perfect subtrees covering leaves [0, size): a tree's root grown one leaf at a
+    time in O(log n) memory, for checking a whole log in one pass."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._stack: list[tuple[int, bytes]] = []  # (height, hash), tallest first
+
+    def append(self, leaf: bytes) -> None:
+        height, value = 0, leaf
+        while self._stack and self._stack[-1][0] == height:
+            _, left = self._stack.pop()
+            height, value = height + 1, node_hash(left, value)
+        self._stack.append((height, value))
+        self.size += 1
+
+    def root(self) -> bytes:
+        if not self._stack:
+            return EMPTY_ROOT
+        value = self._stack[-1][1]
+        for _, left in reversed(self._stack[:-1]):
+            value = node_hash(left, value)
+        return value

@@ -18,8 +18,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from identity import selectors as identity_selectors
+from ledger import selectors as ledger_selectors
 from removal import selectors, services, staff_review
-from removal.audit import audit_chain_verify
 from removal.forms import (
     AskSubjectForm,
     DenyForm,
@@ -33,7 +33,6 @@ from removal.forms import (
 from removal.models import (
     JURISDICTION_CHOICES,
     OPEN_STATUSES,
-    AuditEvent,
     DownstreamRecipient,
     PurgeJob,
     RecipientNotice,
@@ -442,13 +441,19 @@ class RemovalRequestAdmin(admin.ModelAdmin):
 
     @admin.display(description="audit trail")
     def audit_trail(self, obj: RemovalRequest) -> str:
-        events = AuditEvent.objects.filter(object_type="removal_request", object_id=str(obj.id)).order_by(
-            "seq"
-        )
+        events = ledger_selectors.events_for_object("removal_request", obj.id)
         return format_html_join(
             "",
-            "<div>#{} {} · {} · {}</div>",
-            ((e.seq, e.occurred_at.strftime("%Y-%m-%d %H:%M:%S"), e.action, e.actor) for e in events),
+            "<div>{} {} · {} · {}</div>",
+            (
+                (
+                    f"#{row.leaf_index}" if row.leaf_index is not None else "(waiting)",
+                    content.occurred_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    content.action,
+                    content.actor,
+                )
+                for row, content in events
+            ),
         )
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
@@ -595,52 +600,6 @@ class RemovalRequestAdmin(admin.ModelAdmin):
             "title": "Log a request received by post, phone or e-mail",
         }
         return render(request, "admin/removal/removalrequest/log_request.html", context)
-
-
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ("seq", "occurred_at", "action", "actor", "object_type", "object_id")
-    list_filter = ("action", "object_type", ("occurred_at", admin.DateFieldListFilter))
-    search_fields = ("object_id", "hash")
-    readonly_fields = (
-        "seq",
-        "occurred_at",
-        "actor",
-        "action",
-        "object_type",
-        "object_id",
-        "payload",
-        "prev_hash",
-        "hash",
-    )
-    change_list_template = "admin/removal/auditevent/change_list.html"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def get_urls(self) -> list[URLPattern]:
-        return [
-            path("verify/", self.admin_site.admin_view(self.verify_view), name="removal_audit_verify"),
-            *super().get_urls(),
-        ]
-
-    def verify_view(self, request: HttpRequest) -> HttpResponse:
-        report = audit_chain_verify()
-        if report.ok:
-            messages.success(
-                request, f"Audit chain intact: {report.checked} event(s), head {report.head_hash[:16]}…"
-            )
-        else:
-            messages.error(
-                request, f"Audit chain BROKEN: {len(report.problems)} problem(s). First: {report.problems[0]}"
-            )
-        return HttpResponseRedirect(reverse("admin:removal_auditevent_changelist"))
 
 
 @admin.register(PurgeJob)

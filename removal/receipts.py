@@ -6,8 +6,8 @@ A receipt is a small JSON document (format and verification rules: docs/receipts
      "received_at": "…Z", "completed_at": "…Z", "issued_at": "…Z",
      "categories": [{"category": "photos", "items": 12}, …], "key_id": "sk-…", "signature": "…"}
 
-`signature` is Ed25519 (vault.signing) over the canonical JSON (removal.audit.canonical_json, the audit
-chain's encoding) of every other field. It names no photo, embedding, URL, name or address: only the
+`signature` is Ed25519 (vault.signing) over the canonical JSON (vault.canonical.canonical_json, the request
+log's encoding too) of every other field. It names no photo, embedding, URL, name or address: only the
 request's reference, dates, category codes and counts, so it can be shown, forwarded and verified
 after the request's personal data is shredded. Verification needs the document and the public keys
 only: it never looks anything up, so checking a receipt cannot reveal whether a reference exists.
@@ -30,9 +30,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from removal.audit import audit_event_append, canonical_json
+from ledger.services import event_append
 from removal.models import DeletionReceipt, ReceiptCategory, RemovalRequest, Status
 from vault import signing
+from vault.canonical import canonical_json
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -191,7 +192,7 @@ def deletion_receipt_issue(
             receipt = DeletionReceipt.objects.create(
                 request=request, document=document, key_id=key_id, issued_at=issued_at
             )
-            audit_event_append(
+            event_append(
                 actor="system",
                 action="request.receipt_issued",
                 object_type="removal_request",

@@ -1,11 +1,10 @@
-"""Removal's tables: requests (`requests.py`), the audit chain (`audit.py`), reminders (`reminders.py`),
+"""Removal's tables: requests (`requests.py`), reminders (`reminders.py`),
 the face index (`face_index.py`), discovery candidates and purge jobs (`purge.py`), deletion receipts
 (`receipts.py`), downstream recipients and the notices sent to them (`downstream.py`), opt-in suppression
 templates (`suppression.py`)."""
 
 from __future__ import annotations
 
-from removal.models.audit import AuditEvent
 from removal.models.downstream import DownstreamRecipient, RecipientNotice
 from removal.models.face_index import Face, FaceIndexDeletion, FaceIndexState, Photo
 from removal.models.purge import Candidate, PurgeJob
@@ -31,7 +30,6 @@ __all__ = [
     "CLOSED_STATUSES",
     "JURISDICTION_CHOICES",
     "OPEN_STATUSES",
-    "AuditEvent",
     "Candidate",
     "Channel",
     "DeadlineKind",

@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from ledger.entries import JsonValue
+from ledger.services import event_append
 from notifications.services import message_create
-from removal.audit import JsonValue, audit_event_append
 from removal.models import (
     RemovalRequest,
 )
@@ -55,7 +56,7 @@ def audit_request_event(
     details: dict[str, JsonValue] | None = None,
     occurred_at: datetime | None = None,
 ) -> None:
-    audit_event_append(
+    event_append(
         actor=str(actor),
         action=f"request.{action}",
         object_type="removal_request",

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from identity import selectors as identity_selectors
-from removal.audit import JsonValue
+from ledger.entries import JsonValue
 from removal.candidates import DiscoveryPolicy, candidates_find
 from removal.models import Candidate, RemovalRequest, Right, Status
 from removal.search import get_search_backend

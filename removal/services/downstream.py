@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from removal.audit import audit_event_append
+from ledger.services import event_append
 from removal.models import DownstreamRecipient
 from removal.selectors import RECIPIENT_TABLE
 from removal.services.common import Actor, InvalidRequest
@@ -67,7 +67,7 @@ def downstream_recipient_save(
             changed.append("secret")
         recipient.save(force_insert=creating)
         if changed:
-            audit_event_append(
+            event_append(
                 actor=str(actor),
                 action="downstream_recipient.created" if creating else "downstream_recipient.changed",
                 object_type="downstream_recipient",

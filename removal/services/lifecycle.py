@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from identity import services as identity_services
-from removal.audit import JsonValue
+from ledger.entries import JsonValue
 from removal.deadlines import JURISDICTIONS
 from removal.models import (
     CLOSED_STATUSES,

@@ -21,7 +21,7 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from identity import selectors as identity_selectors
-from removal.audit import audit_event_append
+from ledger.services import event_append
 from removal.models import OPEN_STATUSES, RemovalRequest, Right, Status, SuppressionEntry, SuppressionKey
 from removal.models.suppression import TEMPLATE_BYTES, TEMPLATE_DTYPE
 from removal.services.common import (
@@ -162,7 +162,7 @@ def suppression_entry_delete(*, entry: SuppressionEntry, actor: Actor) -> bool:
     with transaction.atomic():
         deleted, _ = SuppressionEntry.objects.filter(id=entry.id).delete()
         if deleted:
-            audit_event_append(
+            event_append(
                 actor=str(actor),
                 action="suppression.entry_deleted",
                 object_type="suppression_entry",
@@ -180,7 +180,7 @@ def suppression_entries_expire(*, now: datetime | None = None) -> int:
             return 0
         deleted, _ = SuppressionEntry.objects.filter(id__in=expired).delete()
         # One event per run, with the count: the proof that retention is enforced, whatever the volume.
-        audit_event_append(
+        event_append(
             actor=str(SYSTEM),
             action="suppression.entries_expired",
             object_type="suppression",

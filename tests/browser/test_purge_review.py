@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from removal.models import AuditEvent, Candidate, Photo, RemovalRequest, Status
+from ledger.models import AuditEvent
+from removal.models import Candidate, Photo, RemovalRequest, Status
 from removal.selectors import hash_status_token
 from removal.services.common import SYSTEM
 from removal.services.discovery import candidates_decide, removal_request_discover

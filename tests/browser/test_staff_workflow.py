@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from removal.models import AuditEvent, RemovalRequest, Status
+from ledger.models import AuditEvent
+from removal.models import RemovalRequest, Status
 from tests.browser.conftest import screenshot
 from tests.conftest import SUBJECT_EMAIL
 

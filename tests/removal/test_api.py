@@ -6,7 +6,8 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from removal.models import AuditEvent, Candidate, RemovalRequest, Status
+from ledger.models import AuditEvent
+from removal.models import Candidate, RemovalRequest, Status
 from removal.services.discovery import removal_request_discover
 from tests.conftest import SUBJECT_EMAIL, SUBJECT_NAME
 

@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
+from ledger.models import AuditEvent
 from removal import services
-from removal.models import AuditEvent, DeadlineKind, Reminder, RemovalRequest
+from removal.models import DeadlineKind, Reminder, RemovalRequest
 from removal.services.deadlines import removal_request_extend, removal_request_record_identity_received
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +46,7 @@ def test_extension_sets_the_extended_deadline_tells_the_subject_and_replans_remi
     assert "A large number of photos must be searched and reviewed" in notice.body
     pending = set(Reminder.objects.filter(status=Reminder.Status.PENDING).values_list("deadline", flat=True))
     assert pending == {DeadlineKind.RESPOND_EXTENDED}
-    event = AuditEvent.objects.latest("seq")
+    event = AuditEvent.objects.latest("id")
     assert event.action == "request.extended" and "volume_of_data" in event.payload
 
 
@@ -96,7 +97,7 @@ def test_gb_clock_restarts_when_requested_identity_arrives(
     assert _local_day(request.respond_by_extended, "Europe/London") == date(2026, 5, 11)
     d14 = Reminder.objects.get(request=request, deadline=DeadlineKind.RESPOND, days_before=14)
     assert _local_day(d14.due_at, "Europe/London") == date(2026, 2, 23)
-    event = AuditEvent.objects.latest("seq")
+    event = AuditEvent.objects.latest("id")
     assert event.action == "request.identity_received" and "2026-03-09" in event.payload
 
 

@@ -14,9 +14,10 @@ from django.test import override_settings
 from django.utils import timezone
 
 from identity import selectors as identity_selectors
+from ledger.models import AuditEvent
 from removal import services
 from removal.candidates import DiscoveryPolicy, candidates_find
-from removal.models import AuditEvent, Candidate, Face, Photo, RemovalRequest, Status
+from removal.models import Candidate, Face, Photo, RemovalRequest, Status
 from removal.search import NumpyExactBackend
 from removal.services.common import subject_ref
 from removal.services.discovery import candidates_decide, discovery_sweep, removal_request_discover

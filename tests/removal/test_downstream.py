@@ -29,12 +29,12 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
+from ledger.models import AuditEvent
 from notifications.models import Message
 from notifications.services import message_deliver
 from removal import selectors, services
 from removal.downstream_signature import signature_verify
 from removal.models import (
-    AuditEvent,
     Candidate,
     DownstreamRecipient,
     Face,

@@ -17,8 +17,9 @@ from PIL import Image
 
 from identity.models import HeadshotProbe, VerificationRecord
 from identity.selectors import headshot_probe_embedding, headshot_probe_image
+from ledger.models import AuditEvent
 from removal import services
-from removal.models import AuditEvent, RemovalRequest, Status
+from removal.models import RemovalRequest, Status
 from tests.identity.test_images import GPS_IFD, png_declaring
 
 pytestmark = pytest.mark.django_db

@@ -7,9 +7,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from ledger.models import AuditEvent
 from notifications.models import Message
 from removal import selectors, services
-from removal.models import AuditEvent, Channel, RemovalRequest, Status
+from removal.models import Channel, RemovalRequest, Status
 from tests.conftest import SUBJECT_EMAIL, SUBJECT_NAME
 from vault.models import DataKey
 from vault.services import DataKeyShredded, DecryptionError, data_key_shred

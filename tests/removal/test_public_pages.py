@@ -5,7 +5,8 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from removal.models import AuditEvent, RemovalRequest, Status
+from ledger.models import AuditEvent
+from removal.models import RemovalRequest, Status
 from tests.conftest import SUBJECT_EMAIL, SUBJECT_NAME
 
 pytestmark = pytest.mark.django_db

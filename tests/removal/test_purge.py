@@ -26,10 +26,10 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from identity import selectors as identity_selectors
+from ledger.models import AuditEvent
 from notifications.models import Message
 from removal import search, services
 from removal.models import (
-    AuditEvent,
     Candidate,
     DeletionReceipt,
     Face,
@@ -223,7 +223,7 @@ def test_a_second_run_of_every_job_changes_nothing(
     assert Face.objects.count() == faces
     assert all(default_storage.exists(key) for key in _files(gallery.others))
     # Only the jobs' own "done" events were added: no deletion, no second completion or receipt.
-    added = AuditEvent.objects.order_by("seq")[events:]
+    added = AuditEvent.objects.order_by("id")[events:]
     assert {event.action for event in added} == {"request.purge_job_done"}
 
 

@@ -29,11 +29,11 @@ from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from identity import selectors as identity_selectors
+from ledger.models import AuditEvent
 from notifications.models import Message
 from removal import services
 from removal.face_index import PHOTO_PREFIX, THUMBNAIL_PREFIX
 from removal.models import (
-    AuditEvent,
     Candidate,
     Channel,
     DeletionReceipt,
@@ -399,7 +399,7 @@ def test_worker_and_beat_discover_and_purge_the_subjects_photos_and_send_a_recei
     assert {(target, status, done) for target, status, _, done in after.jobs} == {
         (target, status, done) for target, status, _, done in before.jobs
     }
-    added = AuditEvent.objects.order_by("seq")[before.audit_events :]
+    added = AuditEvent.objects.order_by("id")[before.audit_events :]
     every_job = PurgeJob.objects.filter(request=request, phase=PurgeJob.Phase.PURGE).values_list(
         "target", flat=True
     )

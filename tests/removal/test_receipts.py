@@ -24,9 +24,9 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import translation
 
+from ledger.models import AuditEvent
 from removal import services
-from removal.audit import canonical_json
-from removal.models import AuditEvent, DeletionReceipt, RemovalRequest, Status
+from removal.models import DeletionReceipt, RemovalRequest, Status
 from removal.receipts import (
     RECEIPT_MAX_BYTES,
     ReceiptNotIssuable,
@@ -37,6 +37,7 @@ from removal.receipts import (
 )
 from tests.conftest import SUBJECT_EMAIL, SUBJECT_NAME
 from vault import signing
+from vault.canonical import canonical_json
 
 pytestmark = pytest.mark.django_db
 

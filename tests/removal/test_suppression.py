@@ -23,10 +23,10 @@ from django.utils import timezone
 from identity.images import decode_image
 from identity.models import HeadshotProbe
 from identity.selectors import headshot_probe_embedding
+from ledger.models import AuditEvent
 from removal import face_index
 from removal.face_index import PHOTO_PREFIX, THUMBNAIL_PREFIX, photo_ingest
 from removal.models import (
-    AuditEvent,
     Candidate,
     Face,
     Photo,

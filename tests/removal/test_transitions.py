@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from ledger.models import AuditEvent
 from removal import services
-from removal.models import AuditEvent, DenialBasis, RemovalRequest, Right, Status, SubjectAsk
+from removal.models import DenialBasis, RemovalRequest, Right, Status, SubjectAsk
 
 pytestmark = pytest.mark.django_db
 
@@ -112,7 +113,7 @@ def test_every_move_from_every_status(
         _move(request, move, actor)
         request.refresh_from_db()
         assert request.status == target
-        event = AuditEvent.objects.latest("seq")
+        event = AuditEvent.objects.latest("id")
         assert AuditEvent.objects.count() == events_before + 1
         assert (event.action, event.actor, event.object_id) == (
             f"request.{move}",
@@ -163,7 +164,7 @@ def test_deny_records_its_basis_and_seals_the_note(removal_request: RemovalReque
     assert removal_request.denial_basis == DenialBasis.LEGAL_CLAIMS
     assert removal_request.denial_note_enc is not None
     assert note.encode() not in bytes(removal_request.denial_note_enc)
-    event = AuditEvent.objects.latest("seq")
+    event = AuditEvent.objects.latest("id")
     assert "legal_claims" in event.payload and "Zoë" not in event.payload and "court" not in event.payload
 
 

@@ -1,0 +1,306 @@
+"""The request log under load: a bottleneck for intake? How fast are proofs, how soon is an event signed?
+
+Run from the project root (PostgreSQL at 127.0.0.1:5432, trust auth, user `postgres`):
+
+    .venv/bin/python bench/ledger.py                          # every part
+    .venv/bin/python bench/ledger.py --part proofs --sizes 1000000   # a quicker look
+
+Each part runs against a throwaway database `removal_bench_<pid>` (created from template0, migrated,
+always dropped), with Django set up in this process and production-style settings (bench/_support.py).
+
+* `intake`: `removal_request_create`, the service behind the form and the API, from `--clients` threads
+  (8), `--requests` submissions per round, in alternating rounds with the log and with event writing
+  switched off (every module's `event_append` replaced by a no-op): the ratio of the two throughputs,
+  measured in one run, says whether the log is the bottleneck (1.0 = free). The outbox's enqueue is a
+  no-op in both (delivery is the worker's job). In-process threads share one interpreter, so absolute
+  figures are lower than over HTTP with gunicorn (bench/intake.py); the ratio is what this measures.
+* `proofs`: for each of `--sizes` (1,000,000 and 10,000,000), stores the tiles of a tree of that many
+  synthetic leaves (tiles_from_leaves, as `ledger_verify --rebuild-tiles` does), then times `--samples`
+  inclusion proofs of random leaves and consistency proofs from a random earlier size, each with a cold
+  tile cache (as one API call has), and checks every proof with ledger/verify_bundle.py.
+* `delay`: starts the real `manage.py ledger_sequencer` (interval LEDGER_SEQUENCE_INTERVAL_SECONDS,
+  default 1 s), commits `--events` events at about 50 per second, and prints the delay from each commit
+  to the first signed checkpoint containing it (p50, p99, max), against the 2 s the issue allows.
+
+The load average is printed with the figures: the machine is shared, compare ratios from one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+_ROOT = Path(__file__).resolve().parent.parent
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
+
+from bench._support import (  # noqa: E402
+    VENV_BIN,
+    BenchError,
+    django_env,
+    manage,
+    percentile,
+    run_guarded,
+    throwaway_database,
+)
+
+# Every module that writes events imported `event_append` by name: switching the log off replaces each.
+_WRITERS = [
+    "removal.services.common",
+    "removal.services.downstream",
+    "removal.services.suppression",
+    "removal.receipts",
+]
+
+
+def _load() -> str:
+    return "load average {:.2f} {:.2f} {:.2f} (1, 5, 15 min)".format(*os.getloadavg())
+
+
+def _ms(values: list[float]) -> str:
+    return (
+        f"p50 {1000 * percentile(values, 50):.2f} ms  p95 {1000 * percentile(values, 95):.2f} ms  "
+        f"p99 {1000 * percentile(values, 99):.2f} ms  max {1000 * max(values):.2f} ms"
+    )
+
+
+# --- intake -----------------------------------------------------------------------------------------
+
+
+def _intake_round(clients: int, requests: int, offset: int) -> float:
+    from django.db import connection
+
+    from removal import services
+    from removal.models import Channel
+
+    counter = iter(range(offset, offset + requests))
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def client() -> None:
+        try:
+            while True:
+                with lock:
+                    n = next(counter, None)
+                if n is None:
+                    return
+                services.removal_request_create(
+                    name=f"Bench Person {n}",
+                    email=f"bench-{n}@example.org",
+                    right="erasure",
+                    jurisdictions=["EU"],
+                    channel=Channel.WEB,
+                    actor=services.SUBJECT,
+                )
+        except BaseException as exc:  # reported below: a bench that hides errors measures nothing
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    if errors:
+        raise BenchError(f"intake failed: {errors[0]!r}")
+    return requests / elapsed
+
+
+def part_intake(config: argparse.Namespace) -> None:
+    import importlib
+
+    import notifications.services
+    from ledger.models import AuditEvent
+    from removal.models import RemovalRequest
+
+    notifications.services._enqueue_delivery = lambda *args, **kwargs: None
+    modules = [importlib.import_module(name) for name in _WRITERS]
+    real = [getattr(module, "event_append") for module in modules]  # noqa: B009
+
+    def switched_off(**kwargs: Any) -> None:
+        return None
+
+    def log(on: bool) -> None:
+        for module, function in zip(modules, real, strict=True):
+            setattr(module, "event_append", function if on else switched_off)  # noqa: B010
+
+    _intake_round(config.clients, 50, 10_000_000)  # warm-up: templates, connections, code
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    offset = 0
+    for _ in range(config.rounds):
+        for on in (True, False):
+            log(on)
+            rates[on].append(_intake_round(config.clients, config.requests, offset))
+            offset += config.requests
+    log(True)
+    events = AuditEvent.objects.filter(action="request.received").count()
+    stored = RemovalRequest.objects.count()
+    expected_events = config.rounds * config.requests + 50
+    if events != expected_events:
+        raise BenchError(f"{events} request.received events, expected {expected_events}")
+    with_log, without = (
+        sorted(rates[True])[len(rates[True]) // 2],
+        sorted(rates[False])[len(rates[False]) // 2],
+    )
+    print(
+        f"intake, {config.clients} clients, {config.rounds} rounds of {config.requests}: "
+        f"with the log {with_log:.0f}/s, event writing off {without:.0f}/s (medians): "
+        f"ratio {with_log / without:.2f} ({stored} requests stored); {_load()}"
+    )
+
+
+# --- proofs -----------------------------------------------------------------------------------------
+
+
+def _synthetic_leaves(size: int) -> Iterator[bytes]:
+    for i in range(size):
+        yield hashlib.sha256(b"\x00" + i.to_bytes(8, "big")).digest()
+
+
+def part_proofs(config: argparse.Namespace) -> None:
+    from ledger import merkle, verify_bundle
+    from ledger.tiles import TileStore, tiles_from_leaves
+
+    rng = random.Random(6962)
+    for size in config.sizes:
+        began = time.perf_counter()
+        tiles_from_leaves(_synthetic_leaves(size))
+        built = time.perf_counter() - began
+        root = merkle.root_hash(TileStore(size), size)
+        inclusion: list[float] = []
+        consistency: list[float] = []
+        for _ in range(config.samples):
+            index = rng.randrange(size)
+            started = time.perf_counter()
+            store = TileStore(size)
+            path = merkle.inclusion_proof(store, index, size)
+            leaf = store.node(0, index)
+            inclusion.append(time.perf_counter() - started)
+            verify_bundle.verify_inclusion(index, size, leaf, path, root)
+            first = rng.randrange(1, size)
+            started = time.perf_counter()
+            proof = merkle.consistency_proof(TileStore(size), first, size)
+            consistency.append(time.perf_counter() - started)
+            verify_bundle.verify_consistency(
+                first, size, proof, merkle.root_hash(TileStore(size), first), root
+            )
+        print(f"proofs at {size:,} entries (tiles stored in {built:.1f} s; {_load()}):")
+        print(f"  inclusion   ({config.samples}, cold tile cache): {_ms(inclusion)}")
+        print(f"  consistency ({config.samples}, cold tile cache): {_ms(consistency)}")
+
+
+# --- delay ------------------------------------------------------------------------------------------
+
+
+def part_delay(config: argparse.Namespace, env: dict[str, str]) -> None:
+    from django.db import transaction
+
+    from ledger.models import AuditEvent, Checkpoint
+    from ledger.services import event_append
+
+    python = VENV_BIN / "python"
+    sequencer = subprocess.Popen(
+        [str(python if python.exists() else sys.executable), "manage.py", "ledger_sequencer"],
+        cwd=_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    committed: dict[int, float] = {}
+    try:
+        time.sleep(1.0)
+        for n in range(config.events):
+            with transaction.atomic():
+                event = event_append(actor="system", action="bench.event", object_type="bench", object_id=n)
+            committed[event.id] = time.time()
+            time.sleep(0.02)
+        deadline = time.monotonic() + 10
+        while AuditEvent.objects.filter(leaf_index__isnull=True).exists():
+            if time.monotonic() > deadline or sequencer.poll() is not None:
+                raise BenchError("the sequencer did not sequence every event within 10 s")
+            time.sleep(0.1)
+        time.sleep(2 * float(env.get("LEDGER_SEQUENCE_INTERVAL_SECONDS", "1")))
+    finally:
+        sequencer.terminate()
+        try:
+            sequencer.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            sequencer.kill()
+            sequencer.wait()
+    checkpoints = list(Checkpoint.objects.order_by("tree_size").values_list("tree_size", "created_at"))
+    delays = []
+    for event_id, index in AuditEvent.objects.filter(id__in=committed).values_list("id", "leaf_index"):
+        assert index is not None
+        signed = next(created for size, created in checkpoints if size > index)
+        delays.append(signed.timestamp() - committed[event_id])
+    print(
+        f"commit to signed checkpoint, {len(delays)} events at ~50/s, interval "
+        f"{env.get('LEDGER_SEQUENCE_INTERVAL_SECONDS', '1.0')} s: {_ms(delays)} "
+        f"({len(checkpoints)} checkpoints; {_load()})"
+    )
+
+
+# --- main -------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--part", choices=["intake", "proofs", "delay", "all"], default="all")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=400, help="submissions per intake round")
+    parser.add_argument("--rounds", type=int, default=3, help="intake rounds of each kind, alternating")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--events", type=int, default=300)
+    parser.add_argument("--timeout", type=float, default=3600)
+    return parser.parse_args(argv)
+
+
+def _run(config: argparse.Namespace) -> int:
+    name = f"removal_bench_{os.getpid()}"
+    with throwaway_database(name) as url, tempfile.TemporaryDirectory(prefix="ledger-bench-") as var_dir:
+        env = django_env(database_url=url, var_dir=Path(var_dir))
+        manage(["migrate", "--noinput"], env=env, timeout=600)
+        os.environ.update(env)
+        import django
+
+        django.setup()
+        parts: dict[str, Callable[[], None]] = {
+            "intake": lambda: part_intake(config),
+            "delay": lambda: part_delay(config, env),
+            "proofs": lambda: part_proofs(config),
+        }
+        try:
+            for part, run in parts.items():
+                if config.part in (part, "all"):
+                    run()
+        finally:
+            from django.db import connections
+
+            connections.close_all()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(argv)
+    return run_guarded(lambda: _run(config), timeout=config.timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

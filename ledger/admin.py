@@ -1,0 +1,68 @@
+"""The log in the admin: read-only lists of events, checkpoints and witnesses, and a verify button."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import URLPattern, path, reverse
+
+from ledger.models import AuditEvent, Checkpoint, WitnessPush
+from ledger.verification import ledger_verify
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ("leaf_index", "occurred_at", "action", "actor", "object_type", "object_id", "outcome")
+    list_filter = ("action", "object_type", ("occurred_at", admin.DateFieldListFilter))
+    search_fields = ("object_id", "=event_id")
+    readonly_fields = (
+        "leaf_index",
+        "event_id",
+        "occurred_at",
+        "actor",
+        "action",
+        "object_type",
+        "object_id",
+        "outcome",
+        "payload",
+        "sequenced_at",
+    )
+    exclude = ("leaf_hash",)
+    change_list_template = "admin/ledger/auditevent/change_list.html"
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path("verify/", self.admin_site.admin_view(self.verify_view), name="ledger_verify"),
+            *super().get_urls(),
+        ]
+
+    def verify_view(self, request: HttpRequest) -> HttpResponse:
+        report = ledger_verify()
+        if report.ok:
+            messages.success(request, report.summary())
+        else:
+            messages.error(request, f"{report.summary()}. First: {report.problems[0]}")
+        return HttpResponseRedirect(reverse("admin:ledger_auditevent_changelist"))
+
+
+@admin.register(Checkpoint)
+class CheckpointAdmin(ReadOnlyAdmin):
+    list_display = ("tree_size", "created_at", "key_id")
+    readonly_fields = ("tree_size", "timestamp_ms", "key_id", "note", "tree_head_signature", "created_at")
+    exclude = ("root_hash",)
+
+
+@admin.register(WitnessPush)
+class WitnessPushAdmin(ReadOnlyAdmin):
+    list_display = ("witness", "tree_size", "pushed_at", "last_error")
