@@ -15,9 +15,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import csv
 import hashlib
+import json
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -118,13 +124,11 @@ def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: by
         sn >>= 1
     if sn != 0:
         raise VerificationError("the consistency proof is shorter than needed")
-    if fr != root1:
+    if fr != root1 or sr != root2:
         raise VerificationError(
-            f"the log of size {size2} does not contain the earlier log of size {size1}: "
-            "entries were changed or removed (or the log forked)"
+            f"the log of size {size2} is not an extension of the log of size {size1}: "
+            "entries were changed or removed, or the log forked"
         )
-    if sr != root2:
-        raise VerificationError(f"the consistency proof does not lead to the root of size {size2}")
 
 
 # --- Signed notes and checkpoints (C2SP) -------------------------------------------------------------
@@ -224,3 +228,342 @@ def open_checkpoint(
             f"the checkpoint of size {size} is signed by a key that is not among the public keys"
         )
     raise VerificationError(f"the checkpoint carries no signature by {name!r}")
+
+
+# --- Request-log rows, derived from the events alone -------------------------------------------------
+
+ROW_FIELDS = (
+    "reference",
+    "received_at",
+    "right",
+    "channel",
+    "jurisdictions",
+    "response",
+    "responded_at",
+    "denial_basis",
+    "extended",
+    "extension_reason",
+    "respond_by",
+    "on_time",
+    "leaf_indexes",
+)
+CLOSING = {"completed": "complied", "denied": "denied", "withdrawn": "withdrawn"}
+
+
+def request_row(events: Sequence[tuple[int, Mapping[str, object]]]) -> dict[str, object]:
+    """One row of the request log (CCPA regs §7101, GDPR Art. 30) from one request's events.
+
+    `events` are (leaf index, parsed leaf) in leaf order. Every value comes from an event, so a
+    reader can recompute the row from the entries the bundle carries: that is what the verifier does.
+    """
+    row: dict[str, object] = {field: "" for field in ROW_FIELDS}
+    row.update(extended="no", on_time="open", leaf_indexes=[index for index, _ in events])
+    for _, event in events:
+        action, details = str(event.get("action", "")), event.get("details")
+        if not isinstance(details, Mapping):
+            details = {}
+        if action == "request.received":
+            row.update(
+                reference=details.get("reference", ""),
+                received_at=details.get("received_at") or event.get("occurred_at", ""),
+                right=details.get("right", ""),
+                channel=details.get("channel", ""),
+                jurisdictions=" ".join(str(code) for code in details.get("jurisdictions") or []),
+                respond_by=details.get("respond_by") or "",
+            )
+        elif action == "request.identity_received" and details.get("respond_by"):
+            row["respond_by"] = details["respond_by"]
+        elif action == "request.extended":
+            row.update(
+                extended="yes",
+                extension_reason=details.get("reason", ""),
+                respond_by=details.get("respond_by_extended") or row["respond_by"],
+            )
+        elif details.get("to") in CLOSING and not row["response"]:
+            row.update(response=CLOSING[str(details["to"])], responded_at=event.get("occurred_at", ""))
+            row["denial_basis"] = details.get("basis", "") if details["to"] == "denied" else ""
+    if row["responded_at"] and row["respond_by"]:
+        answered = datetime.fromisoformat(str(row["responded_at"]))
+        row["on_time"] = "yes" if answered <= datetime.fromisoformat(str(row["respond_by"])) else "no"
+    return row
+
+
+# --- Checking an export bundle ---------------------------------------------------------------------
+
+EXIT_VALID, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
+_MAX_KEYS_BYTES = 256 * 1024
+
+
+class Unreadable(Exception):
+    """The bundle, a key file or a saved checkpoint cannot be read at all (exit status 2)."""
+
+
+def public_keys_from_mapping(data: object) -> dict[str, Ed25519PublicKey]:
+    if not isinstance(data, dict) or not data:
+        raise Unreadable("the public keys are not a JSON object of key id to base64 key")
+    keys = {}
+    for key_id, encoded in data.items():
+        try:
+            raw = base64.b64decode(str(encoded), validate=True)
+            keys[str(key_id)] = Ed25519PublicKey.from_public_bytes(raw)
+        except (binascii.Error, ValueError) as exc:
+            raise Unreadable(f"public key {key_id!r} is not a base64 Ed25519 key") from exc
+    return keys
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Unreadable(f"cannot read {path}: {exc}") from exc
+
+
+def _fetch(url: str) -> bytes:
+    import urllib.request
+
+    if not url.startswith(("https://", "http://")):
+        raise Unreadable(f"not an http(s) URL: {url}")
+    try:
+        with urllib.request.urlopen(url, timeout=20) as response:  # noqa: S310 (scheme checked above)
+            return bytes(response.read(_MAX_KEYS_BYTES + 1))[: _MAX_KEYS_BYTES + 1]
+    except OSError as exc:
+        raise Unreadable(f"cannot fetch {url}: {exc}") from exc
+
+
+def _json(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise VerificationError(f"{what} is not valid JSON") from exc
+
+
+def _json_lines(text: str, what: str) -> list[Any]:
+    return [_json(line, f"{what} line {n}") for n, line in enumerate(text.splitlines(), start=1) if line]
+
+
+def bundle_verify(
+    bundle: Path,
+    *,
+    public_keys: Mapping[str, Ed25519PublicKey] | None = None,
+    saved_checkpoint: str | None = None,
+    log_url: str | None = None,
+) -> list[str]:
+    """Every problem found in the bundle, as sentences; an empty list means valid.
+
+    Raises Unreadable when the bundle cannot be checked at all (no manifest, unreadable keys).
+    """
+    if not (bundle / "manifest.json").is_file():
+        raise Unreadable(f"{bundle} holds no manifest.json: not an export bundle")
+    manifest_text = _read_text(bundle / "manifest.json")
+    keys = public_keys or public_keys_from_mapping(
+        _json(_read_text(bundle / "public-keys.json"), "public-keys.json")
+    )
+    problems: list[str] = []
+    try:
+        sig = _json(_read_text(bundle / "manifest.sig"), "manifest.sig")
+        key = keys.get(str(sig.get("key_id")))
+        if key is None:
+            raise VerificationError(
+                f"the manifest is signed by key {sig.get('key_id')!r}, which is not among the public keys"
+            )
+        try:
+            key.verify(base64.b64decode(str(sig.get("signature")), validate=True), manifest_text.encode())
+        except (InvalidSignature, binascii.Error, ValueError) as exc:
+            raise VerificationError(
+                "the manifest's signature does not verify: it was changed or forged"
+            ) from exc
+        manifest = _json(manifest_text, "manifest.json")
+    except (VerificationError, Unreadable, AttributeError) as exc:
+        return [str(exc)]
+
+    for name, digest in sorted(manifest.get("files", {}).items()):
+        path = bundle / name
+        if not path.is_file():
+            problems.append(f"{name} is missing from the bundle")
+        elif hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            problems.append(f"{name} was changed: its SHA-256 differs from the signed manifest's")
+
+    try:
+        checkpoint = open_checkpoint(_read_text(bundle / "checkpoint.txt"), keys, origin=manifest.get("log"))
+    except VerificationError as exc:
+        return [*problems, f"checkpoint.txt: {exc}"]
+    signed = manifest.get("checkpoint", {})
+    if (checkpoint.size, base64.b64encode(checkpoint.root).decode()) != (
+        signed.get("tree_size"),
+        signed.get("root_hash"),
+    ):
+        problems.append("checkpoint.txt is not the checkpoint the manifest names")
+
+    problems += _rows_problems(bundle, checkpoint)
+    if saved_checkpoint is not None:
+        problems += _saved_checkpoint_problems(bundle, checkpoint, saved_checkpoint, keys, log_url)
+    return problems
+
+
+def _rows_problems(bundle: Path, checkpoint: Checkpoint) -> list[str]:
+    problems: list[str] = []
+    try:
+        entries = {
+            e["leaf_index"]: e["leaf_input"]
+            for e in _json_lines(_read_text(bundle / "entries.jsonl"), "entries.jsonl")
+        }
+        proofs = {
+            p["leaf_index"]: p["audit_path"]
+            for p in _json_lines(_read_text(bundle / "proofs.jsonl"), "proofs.jsonl")
+        }
+        index = _json_lines(_read_text(bundle / "index.jsonl"), "index.jsonl")
+        rows = _json_lines(_read_text(bundle / "requests.jsonl"), "requests.jsonl")
+        with (bundle / "requests.csv").open(encoding="utf-8", newline="") as handle:
+            table = list(csv.reader(handle))
+    except (VerificationError, Unreadable, OSError, KeyError, TypeError) as exc:
+        return [f"the bundle's files cannot be read as an export: {exc}"]
+
+    # The index says which request each row is, in order: compare the rows against it first, so a
+    # dropped, added or moved row is named as such.
+    by_reference = {str(entry.get("reference")): n for n, entry in enumerate(index, start=1)}
+    for n, row in enumerate(rows, start=1):
+        reference = str(row.get("reference"))
+        expected = str(index[n - 1].get("reference")) if n <= len(index) else None
+        if reference == expected:
+            continue
+        if reference not in by_reference:
+            problems.append(f"row {n} ({reference}) is not in the export's index: a row not in the log")
+        else:
+            problems.append(
+                f"row {n} ({reference}) is out of order: the index has it as row {by_reference[reference]}"
+            )
+    present = {str(row.get("reference")) for row in rows}
+    for n, entry in enumerate(index, start=1):
+        if str(entry.get("reference")) not in present:
+            problems.append(f"row {n} ({entry.get('reference')}) was dropped from requests.jsonl")
+
+    verified: set[int] = set()
+    for n, row in enumerate(rows, start=1):
+        reference = row.get("reference")
+        leaf_indexes = row.get("leaf_indexes") or []
+        events = []
+        for leaf_index in leaf_indexes:
+            if leaf_index not in entries:
+                problems.append(f"row {n} ({reference}): entry {leaf_index} is not in the bundle")
+                continue
+            leaf_input = base64.b64decode(entries[leaf_index])
+            if leaf_index not in verified:
+                try:
+                    path = [base64.b64decode(h) for h in proofs.get(leaf_index, [])]
+                    verify_inclusion(
+                        leaf_index, checkpoint.size, leaf_hash(leaf_input), path, checkpoint.root
+                    )
+                except (VerificationError, binascii.Error, ValueError):
+                    problems.append(
+                        f"row {n} ({reference}): entry {leaf_index} is not in the log "
+                        f"of size {checkpoint.size}"
+                    )
+                    continue
+                verified.add(leaf_index)
+            events.append((leaf_index, _json(leaf_input.decode(), f"entry {leaf_index}")))
+        if not events:
+            problems.append(f"row {n} ({reference}) has no entry in the log behind it: a row not in the log")
+            continue
+        if request_row(events) != row:
+            problems.append(f"row {n} ({reference}) differs from what its log entries say")
+
+    if not table or tuple(table[0]) != ROW_FIELDS:
+        problems.append("requests.csv does not start with the expected header")
+    else:
+        for n, (line, row) in enumerate(zip(table[1:], rows, strict=False), start=1):
+            if line != [csv_text(f, row.get(f, "")) for f in ROW_FIELDS]:
+                problems.append(f"requests.csv row {n} differs from requests.jsonl row {n}")
+        if len(table) - 1 != len(rows):
+            problems.append(f"requests.csv has {len(table) - 1} rows, requests.jsonl {len(rows)}")
+    return problems
+
+
+def csv_text(field: str, value: object) -> str:
+    return (
+        " ".join(str(i) for i in value) if field == "leaf_indexes" and isinstance(value, list) else str(value)
+    )
+
+
+def _saved_checkpoint_problems(
+    bundle: Path,
+    checkpoint: Checkpoint,
+    saved_text: str,
+    keys: Mapping[str, Ed25519PublicKey],
+    log_url: str | None,
+) -> list[str]:
+    try:
+        saved = open_checkpoint(saved_text, keys, origin=checkpoint.origin)
+    except VerificationError as exc:
+        return [f"the saved checkpoint: {exc}"]
+    if saved.size > checkpoint.size:
+        return [
+            f"the bundle's log has {checkpoint.size} entries, fewer than the {saved.size} of the checkpoint "
+            "you saved: entries were removed (the log was cut off)"
+        ]
+    first, second = saved, checkpoint
+    if first.size == second.size:
+        proof: list[bytes] = []
+    else:
+        carried = _json(_read_text(bundle / "consistency.json"), "consistency.json")
+        encoded = carried.get(str(first.size))
+        if encoded is None:
+            if log_url is None:
+                raise Unreadable(
+                    f"the bundle carries no consistency proof between sizes {first.size} and {second.size}: "
+                    "pass --log URL (the service's address) to fetch one"
+                )
+            url = (
+                f"{log_url.rstrip('/')}/ledger/v1/get-sth-consistency?first={first.size}&second={second.size}"
+            )
+            encoded = _json(_fetch(url).decode(), "the fetched consistency proof").get("consistency", [])
+        proof = [base64.b64decode(h) for h in encoded]
+    try:
+        verify_consistency(first.size, second.size, proof, first.root, second.root)
+    except VerificationError as exc:
+        return [
+            f"the saved checkpoint of size {saved.size} and the bundle's of size {checkpoint.size}: {exc}"
+        ]
+    return []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description="Check a request-log export bundle offline. Exit 0 valid, 1 invalid, 2 unreadable."
+    )
+    parser.add_argument("bundle", type=Path, help="the bundle directory written by export_request_log")
+    parser.add_argument(
+        "--checkpoint", type=Path, help="a checkpoint you saved earlier (catches truncation and forks)"
+    )
+    parser.add_argument(
+        "--public-keys", help="the service's public keys (a file or an https URL); default: the bundle's"
+    )
+    parser.add_argument("--log", help="the service's base URL, to fetch a consistency proof the bundle lacks")
+    args = parser.parse_args(argv)
+    try:
+        keys = None
+        if args.public_keys:
+            source = args.public_keys
+            raw = _fetch(source) if source.startswith(("https://", "http://")) else Path(source).read_bytes()
+            keys = public_keys_from_mapping(json.loads(raw))
+        saved = _read_text(args.checkpoint) if args.checkpoint else None
+        problems = bundle_verify(args.bundle, public_keys=keys, saved_checkpoint=saved, log_url=args.log)
+    except (Unreadable, OSError, ValueError) as exc:
+        print(f"cannot check: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    if problems:
+        for problem in problems:
+            print(f"INVALID: {problem}", file=sys.stderr)
+        return EXIT_INVALID
+    manifest = json.loads((args.bundle / "manifest.json").read_text(encoding="utf-8"))
+    print(
+        f"VALID: {manifest['rows']} request(s), {manifest['entries']} log entries, each in the signed "
+        f"checkpoint of size {manifest['checkpoint']['tree_size']} of {manifest['log']}"
+        + (", consistent with your saved checkpoint" if args.checkpoint else "")
+    )
+    return EXIT_VALID
+
+
+if __name__ == "__main__":
+    sys.exit(main())

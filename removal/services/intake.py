@@ -206,13 +206,16 @@ def _create(
     link_context = {"status_url": status_url(token), "confirm_url": confirmation_url(request)}
     notify_subject(request=request, template="acknowledgement", context=link_context)
     notify_subject(request=request, template="confirm_email", context=link_context)
-    # Last: the audit append holds the chain's lock until commit, so keep other work out from under it.
     audit_request_event(
         request.id,
         "received",
         actor=actor,
         details={
             "reference": request.reference,
+            # What a regulator's export reads from the log alone (ledger.exports): when the clock
+            # started (staff may log a letter received earlier) and the deadline it gives.
+            "received_at": request.received_at.isoformat(),
+            "respond_by": request.respond_by.isoformat() if request.respond_by else None,
             "right": right,
             "channel": channel,
             "jurisdictions": list(codes),
