@@ -18,6 +18,11 @@ always dropped), with Django set up in this process and production-style setting
   synthetic leaves (tiles_from_leaves, as `ledger_verify --rebuild-tiles` does), then times `--samples`
   inclusion proofs of random leaves and consistency proofs from a random earlier size, each with a cold
   tile cache (as one API call has), and checks every proof with ledger/verify_bundle.py.
+* `export`: for each of `--export-requests` (100,000 and 1,000,000), fills the log with a year of that
+  many requests (a received event and a closing event each: complied, denied or late; written with
+  COPY, the tiles built as `ledger_verify --rebuild-tiles` does, one signed checkpoint), then times
+  `request_log_export` for the whole year and prints its peak RSS above what it started with: the
+  figure must not grow with the year (the export reads a thousand requests at a time).
 * `delay`: starts the real `manage.py ledger_sequencer` (interval LEDGER_SEQUENCE_INTERVAL_SECONDS,
   default 1 s), commits `--events` events at about 50 per second, and prints the delay from each commit
   to the first signed checkpoint containing it (p50, p99, max), against the 2 s the issue allows.
@@ -28,8 +33,10 @@ The load average is printed with the figures: the machine is shared, compare rat
 from __future__ import annotations
 
 import argparse
+import cProfile
 import hashlib
 import os
+import pstats
 import random
 import subprocess
 import sys
@@ -50,6 +57,7 @@ from bench._support import (  # noqa: E402
     django_env,
     manage,
     percentile,
+    reset_peak_rss,
     run_guarded,
     throwaway_database,
 )
@@ -202,6 +210,131 @@ def part_proofs(config: argparse.Namespace) -> None:
         print(f"  consistency ({config.samples}, cold tile cache): {_ms(consistency)}")
 
 
+# --- export -------------------------------------------------------------------------------------------
+
+
+def _year_of_requests(count: int) -> None:
+    """`count` requests of 2025, each a received and a closing event, straight into the log."""
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from django.db import connection
+
+    from ledger import merkle
+    from ledger.entries import leaf_payload
+    from ledger.models import AuditEvent
+    from ledger.services import ledger_sequence
+    from ledger.tiles import tiles_from_leaves
+
+    with connection.cursor() as cursor:
+        # The bench's own throwaway database: empty what earlier parts logged through the triggers' door.
+        cursor.execute("SET ledger.allow_truncate = 'on'")
+        cursor.execute("TRUNCATE ledger_auditevent, ledger_checkpoint, ledger_tile")
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    step = timedelta(seconds=365 * 86400 / count)
+    leaves: list[bytes] = []
+    with (
+        connection.cursor() as cursor,
+        cursor.copy(
+            "COPY ledger_auditevent (event_id, occurred_at, actor, action, object_type, object_id, outcome, "
+            "payload, leaf_hash, leaf_index, sequenced_at) FROM STDIN"
+        ) as copy,
+    ):
+        for n in range(count):
+            request_id = str(uuid.UUID(int=n + 1))
+            received = start + n * step
+            due = received + timedelta(days=30)
+            closed = received + timedelta(days=40 if n % 10 == 0 else 12)
+            to, basis = ("denied", "manifestly_unfounded") if n % 7 == 0 else ("completed", None)
+            opened = {
+                "reference": f"RR-{n:08d}",
+                "received_at": received.isoformat(),
+                "respond_by": due.isoformat(),
+                "right": "erasure",
+                "channel": "web",
+                "jurisdictions": ["FR"],
+            }
+            answered = {"from": "verified", "to": to, **({"basis": basis} if basis else {})}
+            closing = "request.deny" if basis else "request.complete_purge"
+            for occurred, action, details in (
+                (received, "request.received", opened),
+                (closed, closing, answered),
+            ):
+                event_id = uuid.uuid4()
+                payload = leaf_payload(
+                    event_id=event_id, occurred_at=occurred, actor="system", action=action,
+                    object_type="removal_request", object_id=request_id, outcome="ok", details=details,
+                )  # fmt: skip
+                leaf = merkle.leaf_hash(payload.encode())
+                leaves.append(leaf)
+                copy.write_row(
+                    (event_id, occurred, "system", action, "removal_request", request_id, "ok", payload, leaf,
+                     len(leaves) - 1, occurred)
+                )  # fmt: skip
+    tiles_from_leaves(leaves)
+    del leaves
+    ledger_sequence()  # signs the imported tree, as after the old chain's migration
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE ledger_auditevent")
+    assert AuditEvent.objects.count() == 2 * count
+
+
+def _peak_rss_kib() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def part_export(config: argparse.Namespace) -> None:
+    from datetime import UTC, datetime
+
+    from ledger import verify_bundle
+    from ledger.exports import request_log_export
+
+    for count in config.export_requests:
+        _year_of_requests(count)
+        with tempfile.TemporaryDirectory(prefix="ledger-export-") as out:
+            reset_peak_rss()
+            before = _rss_kib()
+            began = time.perf_counter()
+            profiler = cProfile.Profile() if config.profile else None
+            if profiler:
+                profiler.enable()
+            result = request_log_export(
+                since=datetime(2025, 1, 1, tzinfo=UTC), until=datetime(2026, 1, 1, tzinfo=UTC),
+                jurisdictions=["FR"], out_dir=Path(out) / "bundle",
+            )  # fmt: skip
+            elapsed = time.perf_counter() - began
+            if profiler:
+                profiler.disable()
+                pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+            peak = _peak_rss_kib() - before
+            size = sum(p.stat().st_size for p in (Path(out) / "bundle").iterdir())
+            if result.rows != count:
+                raise BenchError(f"the export holds {result.rows} rows, expected {count}")
+            began = time.perf_counter()
+            problems = verify_bundle.bundle_verify(Path(out) / "bundle")
+            checked = time.perf_counter() - began
+            if problems:
+                raise BenchError(f"the bundle does not verify: {problems[:3]}")
+        print(
+            f"export of a year of {count:,} requests ({2 * count:,} entries): {elapsed:.1f} s "
+            f"({count / elapsed:,.0f} rows/s), peak RSS +{peak / 1024:.0f} MiB over the "
+            f"{before / 1024:.0f} MiB it started at, bundle {size / 2**20:.0f} MiB; "
+            f"offline verification {checked:.1f} s; {_load()}"
+        )
+
+
 # --- delay ------------------------------------------------------------------------------------------
 
 
@@ -261,13 +394,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--part", choices=["intake", "proofs", "delay", "all"], default="all")
+    parser.add_argument("--part", choices=["intake", "proofs", "delay", "export", "all"], default="all")
+    parser.add_argument("--export-requests", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=400, help="submissions per intake round")
     parser.add_argument("--rounds", type=int, default=3, help="intake rounds of each kind, alternating")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--events", type=int, default=300)
+    parser.add_argument("--profile", action="store_true", help="print where the export spends its time")
     parser.add_argument("--timeout", type=float, default=3600)
     return parser.parse_args(argv)
 
@@ -285,6 +420,7 @@ def _run(config: argparse.Namespace) -> int:
             "intake": lambda: part_intake(config),
             "delay": lambda: part_delay(config, env),
             "proofs": lambda: part_proofs(config),
+            "export": lambda: part_export(config),
         }
         try:
             for part, run in parts.items():

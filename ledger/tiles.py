@@ -7,6 +7,7 @@ combinations away from one stored tile, so proofs in a log of 10 million events 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 
 from ledger import merkle
@@ -27,30 +28,34 @@ class TileStore:
     def __init__(self, size: int, *, model: type[Tile] = Tile) -> None:
         self.size = size
         self._model = model
-        self._cache: dict[tuple[int, int], list[bytes]] = {}
+        # Both bounded, so an export that walks every leaf of a big tree keeps flat memory.
+        self._tile = functools.lru_cache(maxsize=1024)(self._load)
+        self._node = functools.lru_cache(maxsize=1 << 17)(self._compute)
 
     def tile(self, level: int, index: int) -> list[bytes]:
-        key = (level, index)
-        if key not in self._cache:
-            blob = (
-                self._model.objects.filter(level=level, index=index).values_list("hashes", flat=True).first()
-            )
-            self._cache[key] = _split(bytes(blob)) if blob is not None else []
-        return self._cache[key]
+        return self._tile(level, index)
+
+    def _load(self, level: int, index: int) -> list[bytes]:
+        rows = self._model.objects.filter(level=level, index=index)
+        blob = rows.values_list("hashes", flat=True).first()
+        return _split(bytes(blob)) if blob is not None else []
 
     def node(self, height: int, index: int) -> bytes:
         if (index + 1) << height > self.size:
             raise ValueError(f"node ({height}, {index}) is beyond the tree of size {self.size}")
+        return self._node(height, index)
+
+    def _compute(self, height: int, index: int) -> bytes:
         level, within = divmod(height, TILE_HEIGHT)
-        first = index << within  # position of the node's first hash in row `level`
-        hashes = self.tile(level, first // TILE_WIDTH)
-        offset = first % TILE_WIDTH
-        part = hashes[offset : offset + (1 << within)]
-        if len(part) != 1 << within:
+        if within:
+            # Inside a tile: from the two children, each computed once (neighbouring proofs share them).
+            return merkle.node_hash(self._node(height - 1, 2 * index), self._node(height - 1, 2 * index + 1))
+        hashes = self.tile(level, index // TILE_WIDTH)
+        if len(hashes) <= index % TILE_WIDTH:
             raise LookupError(
-                f"tile {level}/{first // TILE_WIDTH} lacks hashes the tree of size {self.size} has"
+                f"tile {level}/{index // TILE_WIDTH} lacks hashes the tree of size {self.size} has"
             )
-        return part[0] if within == 0 else merkle.perfect_root(part)
+        return hashes[index % TILE_WIDTH]
 
 
 def tiles_append(start: int, leaf_hashes: Sequence[bytes], *, model: type[Tile] = Tile) -> None:
