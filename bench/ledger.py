@@ -221,7 +221,7 @@ def _year_of_requests(count: int) -> None:
     from django.db import connection
 
     from ledger import merkle
-    from ledger.entries import leaf_payload
+    from ledger.entries import JsonValue, leaf_payload
     from ledger.models import AuditEvent
     from ledger.services import ledger_sequence
     from ledger.tiles import tiles_from_leaves
@@ -246,7 +246,7 @@ def _year_of_requests(count: int) -> None:
             due = received + timedelta(days=30)
             closed = received + timedelta(days=40 if n % 10 == 0 else 12)
             to, basis = ("denied", "manifestly_unfounded") if n % 7 == 0 else ("completed", None)
-            opened = {
+            opened: dict[str, JsonValue] = {
                 "reference": f"RR-{n:08d}",
                 "received_at": received.isoformat(),
                 "respond_by": due.isoformat(),
@@ -254,7 +254,11 @@ def _year_of_requests(count: int) -> None:
                 "channel": "web",
                 "jurisdictions": ["FR"],
             }
-            answered = {"from": "verified", "to": to, **({"basis": basis} if basis else {})}
+            answered: dict[str, JsonValue] = {
+                "from": "verified",
+                "to": to,
+                **({"basis": basis} if basis else {}),
+            }
             closing = "request.deny" if basis else "request.complete_purge"
             for occurred, action, details in (
                 (received, "request.received", opened),

@@ -376,6 +376,8 @@ LEDGER_WITNESS_TIMEOUT_SECONDS = env.float("LEDGER_WITNESS_TIMEOUT_SECONDS", def
 LEDGER_API_RATE = env.str("LEDGER_API_RATE", default="600/m")
 LEDGER_MAX_ENTRIES_PER_CALL = env.int("LEDGER_MAX_ENTRIES_PER_CALL", default=256)
 LEDGER_STH_MAX_AGE_SECONDS = env.int("LEDGER_STH_MAX_AGE_SECONDS", default=5)
+# How long the public transparency report's figures are cached (they are counted from the whole year).
+TRANSPARENCY_CACHE_SECONDS = env.int("TRANSPARENCY_CACHE_SECONDS", default=3600)
 CELERY_BEAT_SCHEDULE["ledger-witnesses"] = {
     "task": "ledger.tasks.push_to_witnesses",
     "schedule": LEDGER_WITNESS_PUSH_SECONDS,

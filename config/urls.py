@@ -15,5 +15,6 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("ledger/", include("ledger.urls")),
+    path("transparency/", include("ledger.transparency_urls")),
     path("", include("removal.urls")),
 ]

@@ -105,6 +105,30 @@ def _received_events(since: datetime, size: int) -> Iterator[list[AuditEvent]]:
         position = chunk[-1].leaf_index or 0
 
 
+def request_rows(
+    *, since: datetime, until: datetime, jurisdictions: set[str], size: int
+) -> Iterator[tuple[dict[str, object], list[AuditEvent]]]:
+    """Each request received in [since, until) for any of `jurisdictions` (all if empty), as its
+    request-log row and the events it is computed from, in the order the requests reached the log."""
+    for chunk in _received_events(since, size):
+        by_request: dict[str, list[AuditEvent]] = defaultdict(list)
+        related = AuditEvent.objects.filter(
+            object_type="removal_request",
+            object_id__in=[event.object_id for event in chunk],
+            leaf_index__lt=size,
+        )
+        for event in related.order_by("leaf_index"):
+            by_request[event.object_id].append(event)
+        for received in chunk:
+            events = by_request[received.object_id]
+            row = verify_bundle.request_row([(e.leaf_index or 0, json.loads(e.payload)) for e in events])
+            received_at = datetime.fromisoformat(str(row["received_at"]))
+            if since <= received_at < until and (
+                not jurisdictions or jurisdictions & set(str(row["jurisdictions"]).split())
+            ):
+                yield row, events
+
+
 def request_log_export(
     *,
     since: datetime,
@@ -131,40 +155,24 @@ def request_log_export(
     files["requests.csv"].write(_csv_line(verify_bundle.ROW_FIELDS))
     store = TileStore(size)
     rows = entries = 0
-    for chunk in _received_events(since, size):
-        ids = [event.object_id for event in chunk]
-        by_request: dict[str, list[AuditEvent]] = defaultdict(list)
-        related = AuditEvent.objects.filter(
-            object_type="removal_request", object_id__in=ids, leaf_index__lt=size
+    for row, events in request_rows(since=since, until=until, jurisdictions=wanted, size=size):
+        rows += 1
+        files["requests.csv"].write(
+            _csv_line(verify_bundle.csv_text(f, row[f]) for f in verify_bundle.ROW_FIELDS)
         )
-        for event in related.order_by("leaf_index"):
-            by_request[event.object_id].append(event)
-        for received in chunk:
-            events = by_request[received.object_id]
-            row = verify_bundle.request_row([(e.leaf_index or 0, json.loads(e.payload)) for e in events])
-            row_jurisdictions = set(str(row["jurisdictions"]).split())
-            received_at = datetime.fromisoformat(str(row["received_at"]))
-            if not since <= received_at < until or (wanted and not wanted & row_jurisdictions):
-                continue
-            rows += 1
-            files["requests.csv"].write(
-                _csv_line(verify_bundle.csv_text(f, row[f]) for f in verify_bundle.ROW_FIELDS)
+        files["requests.jsonl"].write(canonical_json(row) + "\n")
+        index_line = {"row": rows, "reference": row["reference"], "leaf_indexes": row["leaf_indexes"]}
+        files["index.jsonl"].write(canonical_json(index_line) + "\n")
+        for event in events:
+            index = event.leaf_index or 0
+            files["entries.jsonl"].write(
+                canonical_json({"leaf_index": index, "leaf_input": _b64(event.payload.encode())}) + "\n"
             )
-            files["requests.jsonl"].write(canonical_json(row) + "\n")
-            indexes = row["leaf_indexes"]
-            files["index.jsonl"].write(
-                canonical_json({"row": rows, "reference": row["reference"], "leaf_indexes": indexes}) + "\n"
+            path = merkle.inclusion_proof(store, index, size)
+            files["proofs.jsonl"].write(
+                canonical_json({"leaf_index": index, "audit_path": [_b64(h) for h in path]}) + "\n"
             )
-            for event in events:
-                index = event.leaf_index or 0
-                files["entries.jsonl"].write(
-                    canonical_json({"leaf_index": index, "leaf_input": _b64(event.payload.encode())}) + "\n"
-                )
-                path = merkle.inclusion_proof(store, index, size)
-                files["proofs.jsonl"].write(
-                    canonical_json({"leaf_index": index, "audit_path": [_b64(h) for h in path]}) + "\n"
-                )
-                entries += 1
+            entries += 1
     digests = {name: file.close() for name, file in files.items()}
     digests["consistency.json"] = _write(
         out_dir / "consistency.json", canonical_json(_consistency_proofs(consistent_with, store, size))

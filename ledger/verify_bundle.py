@@ -282,7 +282,9 @@ def request_row(events: Sequence[tuple[int, Mapping[str, object]]]) -> dict[str,
         elif details.get("to") in CLOSING and not row["response"]:
             row.update(response=CLOSING[str(details["to"])], responded_at=event.get("occurred_at", ""))
             row["denial_basis"] = details.get("basis", "") if details["to"] == "denied" else ""
-    if row["responded_at"] and row["respond_by"]:
+    if row["response"] == "withdrawn":
+        row["on_time"] = "n/a"  # the subject ended it: no answer was owed
+    elif row["responded_at"] and row["respond_by"]:
         answered = datetime.fromisoformat(str(row["responded_at"]))
         row["on_time"] = "yes" if answered <= datetime.fromisoformat(str(row["respond_by"])) else "no"
     return row
