@@ -348,6 +348,13 @@ PURGE_SWEEP_SECONDS = env.int("PURGE_SWEEP_SECONDS", default=60)
 # How long after completion the request's name, address and messages are kept (complaints, proof
 # of what was sent), before its data key is destroyed. The request record and audit trail remain.
 REQUEST_PERSONAL_DATA_RETENTION_DAYS = env.int("REQUEST_PERSONAL_DATA_RETENTION_DAYS", default=30)
+# Records of closed requests are kept this long (CCPA regulations §7101(a): 24 months), then minimised:
+# the data key destroyed, the e-mail blind index, status link, notes and assignments removed.
+REQUEST_RECORD_RETENTION_MONTHS = env.int("REQUEST_RECORD_RETENTION_MONTHS", default=24)
+CELERY_BEAT_SCHEDULE["minimise-request-records"] = {
+    "task": "removal.tasks.minimise_request_records",
+    "schedule": crontab(hour=4, minute=15),
+}
 CELERY_BEAT_SCHEDULE["sweep-purge"] = {
     "task": "removal.tasks.sweep_purge",
     "schedule": PURGE_SWEEP_SECONDS,

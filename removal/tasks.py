@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from removal import reminders
-from removal.services import discovery, purge, suppression
+from removal.services import discovery, purge, retention, suppression
 
 
 @shared_task(ignore_result=True)
@@ -39,3 +39,10 @@ def sweep_purge() -> None:
 def expire_suppression_entries() -> None:
     """Daily: suppression templates are deleted when their retention period ends."""
     suppression.suppression_entries_expire()
+
+
+@shared_task(ignore_result=True)
+def minimise_request_records() -> None:
+    """Nightly: minimise closed requests past their retention. Raises (the task fails, staff are mailed)
+    when a record resists."""
+    retention.request_records_minimise()

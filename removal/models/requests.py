@@ -131,6 +131,10 @@ class RemovalRequest(models.Model):
     suppression_consent = models.BooleanField(default=False)
     suppression_consent_at = models.DateTimeField(null=True, blank=True)
 
+    # Set when the record was minimised, REQUEST_RECORD_RETENTION_MONTHS after the request closed
+    # (removal.services.retention): what is left is the reference, right, channel, dates and outcome.
+    record_minimised_at = models.DateTimeField(null=True, blank=True)
+
     clock_started_at = models.DateTimeField(null=True, blank=True)
     acknowledge_by = models.DateTimeField(null=True, blank=True)
     respond_by = models.DateTimeField(null=True, blank=True)
