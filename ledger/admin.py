@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 
-from ledger.models import AuditEvent, Checkpoint, WitnessPush
+from ledger.models import AuditEvent, Checkpoint, Regulator, RegulatorToken, WitnessPush
+from ledger.regulators import regulator_token_revoke
 from ledger.verification import ledger_verify
 
 
@@ -66,3 +69,26 @@ class CheckpointAdmin(ReadOnlyAdmin):
 @admin.register(WitnessPush)
 class WitnessPushAdmin(ReadOnlyAdmin):
     list_display = ("witness", "tree_size", "pushed_at", "last_error")
+
+
+@admin.register(Regulator)
+class RegulatorAdmin(admin.ModelAdmin):
+    list_display = ("name", "jurisdictions", "created_at")
+
+
+@admin.register(RegulatorToken)
+class RegulatorTokenAdmin(ReadOnlyAdmin):
+    """Tokens are issued with `manage.py regulator_token issue` (shown once); revoke with the action."""
+
+    list_display = ("prefix", "regulator", "scopes", "expires_at", "revoked_at", "last_used_at")
+    exclude = ("token_hash",)
+    actions = ["revoke"]
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request: HttpRequest, queryset: Any) -> None:
+        for record in queryset:
+            regulator_token_revoke(record=record, actor=f"staff:{request.user.pk}")
+        messages.success(request, f"{queryset.count()} token(s) revoked")

@@ -89,3 +89,31 @@ class WitnessPush(models.Model):
 
     def __str__(self) -> str:
         return f"{self.witness}: size {self.tree_size}"
+
+
+class Regulator(models.Model):
+    """An authority that reads the request log: only for the jurisdictions granted to it."""
+
+    name = models.CharField(max_length=120, unique=True)
+    jurisdictions = models.JSONField(default=list, help_text='Codes it may export, e.g. ["EU", "GB"].')
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RegulatorToken(models.Model):
+    """A scoped, expiring API token for a regulator's machine exports. Only its SHA-256 is stored;
+    the token is shown once, when made (`manage.py regulator_token`)."""
+
+    regulator = models.ForeignKey(Regulator, on_delete=models.CASCADE, related_name="tokens")
+    token_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=12, help_text="The token's first characters, to recognise it.")
+    scopes = models.JSONField(default=list)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.regulator})"

@@ -14,4 +14,5 @@ urlpatterns = [
     path("checkpoint", views.checkpoint, name="checkpoint"),
     path("checkpoints/<int:size>", views.checkpoint_of_size, name="checkpoint_of_size"),
     path("public-keys.json", views.public_keys, name="public_keys"),
+    path("regulator/export", views.regulator_export, name="regulator_export"),
 ]

@@ -10,15 +10,17 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
 from functools import wraps
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET
 from django_ratelimit.decorators import ratelimit
 
-from ledger import selectors
+from ledger import regulators, selectors
 from vault.signing import KeyConfigurationError, configured_public_keys, public_keys_to_json
 
 _IMMUTABLE = "public, max-age=31536000, immutable"
@@ -165,3 +167,48 @@ def public_keys(request: HttpRequest) -> HttpResponse:
     response = JsonResponse(public_keys_to_json(keys))
     response["Cache-Control"] = "public, max-age=3600"
     return response
+
+
+@require_GET
+@ratelimit(
+    key="ip", group="ledger-regulator", rate=lambda group, request: str(settings.LEDGER_API_RATE), block=False
+)
+def regulator_export(request: HttpRequest) -> HttpResponseBase:
+    """A regulator's request-log bundle as a zip: `Authorization: Bearer <token>`, ?since=&until=
+    (YYYY-MM-DD, both included) and optional &jurisdiction= (repeatable; default all granted)."""
+    if getattr(request, "limited", False):
+        return _error(429, "too many requests; slow down and try again in a minute")
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        response = _error(401, "send the regulator token as 'Authorization: Bearer <token>'")
+        response["WWW-Authenticate"] = 'Bearer realm="request-log"'
+        return response
+    try:
+        record = regulators.regulator_token_check(token.strip(), scope="export")
+    except regulators.AccessRefused as exc:
+        return _error(403, str(exc))
+    try:
+        since, until = _day(request, "since"), _day(request, "until") + timedelta(days=1)
+        if since >= until:
+            raise BadParameter("'since' must not be after 'until'")
+        archive, _result = regulators.regulator_export(
+            record=record, since=since, until=until, jurisdictions=request.GET.getlist("jurisdiction")
+        )
+    except BadParameter as exc:
+        return _error(400, str(exc))
+    except regulators.AccessRefused as exc:
+        return _error(403, str(exc))
+    handle = archive.open("rb")
+    archive.unlink()  # the open handle keeps the data until the response is sent
+    last_day = (until - timedelta(days=1)).date()
+    download = FileResponse(handle, as_attachment=True, filename=f"request-log-{since.date()}-{last_day}.zip")
+    download["Cache-Control"] = "no-store"
+    return download
+
+
+def _day(request: HttpRequest, name: str) -> datetime:
+    raw = request.GET.get(name, "")
+    try:
+        return datetime.combine(date.fromisoformat(raw), time.min, tzinfo=UTC)
+    except ValueError as exc:
+        raise BadParameter(f"the parameter {name!r} must be a date, YYYY-MM-DD") from exc
