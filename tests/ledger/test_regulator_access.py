@@ -49,8 +49,10 @@ def seeded(make_request: Any) -> list[Any]:
 
 
 def _export(client: Client, token: str | None, **query: Any) -> Any:
-    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
-    return client.get("/ledger/regulator/export", {"since": "2020-01-01", "until": TODAY, **query}, **headers)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return client.get(
+        "/ledger/regulator/export", {"since": "2020-01-01", "until": TODAY, **query}, headers=headers
+    )
 
 
 def test_a_regulator_downloads_its_jurisdictions_bundle_and_it_verifies(
