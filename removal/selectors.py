@@ -112,11 +112,22 @@ class Deadline:
     set_by: str
 
 
-def removal_request_deadlines(*, request: RemovalRequest) -> list[Deadline]:
-    """The deadlines known so far, each shown in the time zone of the law that set it."""
-    rows = [
-        ("acknowledge_by", _("Acknowledgement due"), request.acknowledge_by, request.acknowledge_by_set_by)
-    ]
+def removal_request_deadlines(*, request: RemovalRequest, for_subject: bool = False) -> list[Deadline]:
+    """The deadlines known so far, each shown in the time zone of the law that set it.
+
+    `for_subject`: what the subject is shown. The acknowledgement deadline is ours to meet (the
+    acknowledgement is the very message they are reading), so it is left out there.
+    """
+    rows = []
+    if not for_subject:
+        rows.append(
+            (
+                "acknowledge_by",
+                _("Acknowledgement due"),
+                request.acknowledge_by,
+                request.acknowledge_by_set_by,
+            )
+        )
     if request.extended_at:
         rows.append(
             (

@@ -147,7 +147,7 @@ def status_page(request: HttpRequest) -> HttpResponse:
         "token": token,
         "masked_email": selectors.removal_request_masked_email(request=removal_request),
         "jurisdictions": selectors.jurisdiction_names(request=removal_request),
-        "deadlines": selectors.removal_request_deadlines(request=removal_request),
+        "deadlines": selectors.removal_request_deadlines(request=removal_request, for_subject=True),
         "next_step": next_step,
         "status_label": _SUBJECT_STATUS_LABELS.get(
             Status(removal_request.status), removal_request.get_status_display()

@@ -89,7 +89,7 @@ def notify_subject(*, request: RemovalRequest, template: str, context: Mapping[s
             "name": pii.name,
             "reference": request.reference,
             "request": request,
-            "deadlines": removal_request_deadlines(request=request),
+            "deadlines": removal_request_deadlines(request=request, for_subject=True),
             **context,
         },
         data_key=request.data_key,

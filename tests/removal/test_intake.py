@@ -48,6 +48,24 @@ def test_create_sends_acknowledgement_and_confirmation_through_the_outbox(
     assert all(m.alternatives for m in mailoutbox), "every message has an HTML part"
 
 
+@pytest.mark.parametrize(
+    ("right", "sentence"),
+    [
+        ("erasure", "We received your request to delete your photos and data."),
+        ("opt_out", "We received your request to stop the sale or sharing of your data."),
+    ],
+)
+def test_the_acknowledgement_says_what_was_asked_in_words_and_only_the_subjects_deadlines(
+    make_request: Any, mailoutbox: list[Any], right: str, sentence: str
+) -> None:
+    make_request(right=right, jurisdictions=["US-CA"])
+    acknowledgement = next(m for m in mailoutbox if m.subject.startswith("We received"))
+    html = acknowledgement.alternatives[0][0]
+    for body in (acknowledgement.body, html):
+        assert sentence in body and "((" not in body and "))" not in body
+        assert "Acknowledgement due" not in body and "Response due" in body
+
+
 def test_status_token_is_stored_only_as_a_hash(make_request: Any) -> None:
     result = make_request()
     assert result.status_token not in result.request.status_token_hash
