@@ -105,16 +105,22 @@ def submitted(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def confirm_email(request: HttpRequest) -> HttpResponse:
     token = request.POST.get("t") or request.GET.get("t", "")
+    status_token = request.POST.get("s") or request.GET.get("s", "")
     if request.method == "GET":
         # A button, not an automatic confirmation: mail scanners open links, people press buttons.
-        return render(request, "removal/confirm_email.html", {"token": token})
+        return render(request, "removal/confirm_email.html", {"token": token, "status_token": status_token})
     try:
         confirmed = services.removal_request_confirm_email(signed_token=token)
     except signing.SignatureExpired:
         return render(request, "removal/link_problem.html", {"expired": True}, status=400)
     except (signing.BadSignature, RemovalRequest.DoesNotExist):
         return render(request, "removal/link_problem.html", {"expired": False}, status=400)
-    return render(request, "removal/email_confirmed.html", {"reference": confirmed.reference})
+    # Lead on to the request only with the status secret of this very request.
+    own = selectors.removal_request_by_status_token(token=status_token) if status_token else None
+    next_url = f"{reverse('removal:status')}?t={status_token}" if own and own.id == confirmed.id else ""
+    return render(
+        request, "removal/email_confirmed.html", {"reference": confirmed.reference, "next_url": next_url}
+    )
 
 
 @never_cache

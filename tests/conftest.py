@@ -169,7 +169,7 @@ def mail_links(mailoutbox: list[Any]) -> Any:
     def links(kind: str) -> list[str]:
         pattern = {
             "status": r"https?://\S+/status/\?t=[\w-]+",
-            "confirm": r"https?://\S+/confirm/\?t=[\w:.-]+",
+            "confirm": r"https?://\S+/confirm/\?t=[\w:.-]+(?:&s=[\w-]+)?",
         }[kind]
         return [m for message in mailoutbox for m in re.findall(pattern, message.body)]
 

@@ -92,9 +92,12 @@ def status_url(token: str) -> str:
     return f"{settings.PUBLIC_BASE_URL}{reverse('removal:status')}?t={token}"
 
 
-def confirmation_url(request: RemovalRequest) -> str:
+def confirmation_url(request: RemovalRequest, *, status_token: str = "") -> str:
+    """The e-mail's confirmation link. It also carries the status link's secret (the same e-mail holds
+    both), so the page after confirming can lead the subject on to their request."""
     signed = signing.dumps(str(request.id), salt=_CONFIRM_SALT, compress=False)
-    return f"{settings.PUBLIC_BASE_URL}{reverse('removal:confirm_email')}?t={signed}"
+    url = f"{settings.PUBLIC_BASE_URL}{reverse('removal:confirm_email')}?t={signed}"
+    return f"{url}&s={status_token}" if status_token else url
 
 
 def removal_request_create(
@@ -203,7 +206,10 @@ def _create(
         [RequestJurisdiction(request=request, code=code) for code in codes]
     )
     reminders_plan(request=request)
-    link_context = {"status_url": status_url(token), "confirm_url": confirmation_url(request)}
+    link_context = {
+        "status_url": status_url(token),
+        "confirm_url": confirmation_url(request, status_token=token),
+    }
     notify_subject(request=request, template="acknowledgement", context=link_context)
     notify_subject(request=request, template="confirm_email", context=link_context)
     audit_request_event(

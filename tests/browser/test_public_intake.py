@@ -109,7 +109,9 @@ def test_a_person_on_a_phone_submits_confirms_and_follows_a_request(
     _assert_fits_the_screen(page)
     screenshot(page, "phone-5-email-confirmed")
 
-    page.goto(status_link)
+    # Not a dead end: the page leads on to the request itself.
+    page.get_by_role("link", name="Open my request").click()
+    assert page.url == status_link
     expect(page.get_by_text(mask_email(SUBJECT_EMAIL))).to_contain_text("(confirmed)")
     expect(page.get_by_text("not yet confirmed")).to_have_count(0)
     assert RemovalRequest.objects.get().email_confirmed_at is not None

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.urls import reverse
@@ -111,11 +112,38 @@ def test_confirmation_link_shows_a_button_and_confirms_on_post(
     assert "Confirm my e-mail address" in page.content.decode()
     request.refresh_from_db()
     assert request.email_confirmed_at is None  # opening the link (a mail scanner) confirms nothing
-    token = url.split("t=")[1]
-    done = client.post(reverse("removal:confirm_email"), {"t": token})
+    query = parse_qs(urlsplit(url).query)
+    done = client.post(reverse("removal:confirm_email"), {"t": query["t"][0]})
     assert "E-mail address confirmed" in done.content.decode()
     request.refresh_from_db()
     assert request.email_confirmed_at is not None
+
+
+def test_the_confirmed_page_leads_on_to_the_request(client: Any, make_request: Any, mail_links: Any) -> None:
+    make_request()
+    url = mail_links("confirm")[0].removeprefix("http://testserver")
+    form = client.get(url).content.decode()
+    query = parse_qs(urlsplit(url).query)
+    assert f'name="s" value="{query["s"][0]}"' in form  # the button's form carries it on
+    done = client.post(reverse("removal:confirm_email"), {"t": query["t"][0], "s": query["s"][0]})
+    html = done.content.decode()
+    assert "Open my request" in html
+    next_url = html.split('class="button" href="')[1].split('"')[0].replace("&amp;", "&")
+    assert next_url == f"{reverse('removal:status')}?t={query['s'][0]}"
+    assert client.get(next_url).status_code == 200
+
+
+def test_the_confirmed_page_links_only_to_its_own_request(
+    client: Any, make_request: Any, mail_links: Any, mailoutbox: list[Any]
+) -> None:
+    make_request(email="first@example.org")
+    make_request(email="second@example.org")
+    first_confirm, second_confirm = (parse_qs(urlsplit(u).query) for u in mail_links("confirm"))
+    done = client.post(
+        reverse("removal:confirm_email"), {"t": first_confirm["t"][0], "s": second_confirm["s"][0]}
+    )
+    html = done.content.decode()
+    assert "E-mail address confirmed" in html and "Open my request" not in html
 
 
 def test_forged_confirmation_is_refused(client: Any, make_request: Any) -> None:
