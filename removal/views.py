@@ -141,11 +141,26 @@ def status_page(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and request.POST.get("action") == "suppression":
         _change_suppression(request, removal_request, give=request.POST.get("consent") == "yes")
         return redirect(f"{request.path}?t={token}")
+    can_verify = (
+        services.evidence_required(removal_request).headshot
+        and removal_request.status in (Status.RECEIVED, Status.AWAITING_SUBJECT)
+        and services.attempts_left(removal_request) > 0
+    )
     next_step: str = str(NEXT_STEPS[Status(removal_request.status)])
     if removal_request.status == Status.AWAITING_SUBJECT and removal_request.pending_ask:
         next_step = _("We need something from you: %(ask)s. Please reply to our latest e-mail.") % {
             "ask": removal_request.get_pending_ask_display()
         }
+    elif can_verify and removal_request.email_confirmed_at:
+        # The next step is theirs, right below: never "we will be in touch" above a request for photos.
+        next_step = _(
+            "Thank you for confirming your e-mail address. Next, send us a photo of your face (below)."
+        )
+    elif can_verify:
+        next_step = _(
+            "Please confirm your e-mail address with the link we sent you, "
+            "and send us a photo of your face (below)."
+        )
     elif removal_request.status == Status.RECEIVED and removal_request.email_confirmed_at:
         next_step = _("Thank you for confirming your e-mail address. We will be in touch soon.")
     context = {
@@ -159,9 +174,7 @@ def status_page(request: HttpRequest) -> HttpResponse:
             Status(removal_request.status), removal_request.get_status_display()
         ),
         "can_withdraw": any(m.name == "withdraw" for m in services.allowed_moves(removal_request)),
-        "can_verify": services.evidence_required(removal_request).headshot
-        and removal_request.status in (Status.RECEIVED, Status.AWAITING_SUBJECT)
-        and services.attempts_left(removal_request) > 0,
+        "can_verify": can_verify,
         "last_attempt": identity_selectors.latest_verification(
             subject_ref=services.subject_ref(removal_request)
         ),

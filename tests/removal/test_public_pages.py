@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 
 from ledger.models import AuditEvent
+from removal import services
 from removal.models import RemovalRequest, Status
 from tests.conftest import SUBJECT_EMAIL, SUBJECT_NAME
 
@@ -194,3 +195,20 @@ def test_the_form_is_rate_limited_per_address(client: Any, settings: Any) -> Non
     )
     assert RemovalRequest.objects.count() == 0
     cache.clear()
+
+
+def test_the_status_page_never_says_we_will_be_in_touch_above_a_request_for_photos(
+    client: Any, make_request: Any, mail_links: Any
+) -> None:
+    request = make_request(right="erasure").request
+    status = mail_links("status")[0].removeprefix("http://testserver")
+    before = client.get(status).content.decode()
+    assert "Send my photos" in before and "send us a photo of your face (below)" in before
+    services.removal_request_confirm_email(
+        signed_token=parse_qs(urlsplit(mail_links("confirm")[0]).query)["t"][0]
+    )
+    request.refresh_from_db()
+    assert request.email_confirmed_at is not None
+    after = client.get(status).content.decode()
+    assert "Send my photos" in after
+    assert "Next, send us a photo of your face (below)." in after and "in touch soon" not in after
