@@ -131,6 +131,10 @@ def status_page(request: HttpRequest) -> HttpResponse:
     if removal_request is None:
         return render(request, "removal/link_problem.html", {"expired": False}, status=404)
     if request.method == "POST" and request.POST.get("action") == "withdraw":
+        if request.POST.get("confirm") != "yes":
+            # Withdrawing cannot be undone: ask once more, on a page of its own.
+            context = {"req": removal_request, "token": token}
+            return render(request, "removal/withdraw_confirm.html", context)
         try:
             services.removal_request_withdraw(request=removal_request, actor=services.SUBJECT)
         except services.IllegalTransition:

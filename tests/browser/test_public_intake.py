@@ -134,12 +134,19 @@ def test_a_person_on_a_desktop_withdraws_from_the_status_page(
     screenshot(page, "desktop-2-status")
 
     withdraw.click()
+    # Irreversible, so asked once more; keeping it leads back unchanged.
+    expect(page.get_by_role("heading", level=1)).to_have_text("Withdraw your request?")
+    screenshot(page, "desktop-3-withdraw-confirm")
+    page.get_by_role("link", name="Keep my request").click()
+    expect(page.locator(".status-badge")).not_to_have_text("Withdrawn")
+    page.get_by_role("button", name="Withdraw my request").click()
+    page.get_by_role("button", name="Yes, withdraw my request").click()
     expect(page.get_by_role("status")).to_have_text("Your request is withdrawn.")
     expect(page.locator(".status-badge")).to_have_text("Withdrawn")
     expect(page.get_by_text("You withdrew this request.")).to_be_visible()
     expect(page.get_by_role("button", name="Withdraw my request")).to_have_count(0)
     assert RemovalRequest.objects.get().status == Status.WITHDRAWN
-    screenshot(page, "desktop-3-withdrawn")
+    screenshot(page, "desktop-4-withdrawn")
 
     # The notice was a one-off; the page itself still says withdrawn.
     page.reload()

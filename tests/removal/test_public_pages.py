@@ -97,7 +97,13 @@ def test_status_page_with_a_bad_token_says_the_link_does_not_work(client: Any, m
 def test_subject_can_withdraw_from_the_status_page(client: Any, make_request: Any, mail_links: Any) -> None:
     request = make_request().request
     token = mail_links("status")[0].split("t=")[1]
-    response = client.post(reverse("removal:status"), {"t": token, "action": "withdraw"}, follow=True)
+    asked = client.post(reverse("removal:status"), {"t": token, "action": "withdraw"})
+    request.refresh_from_db()
+    assert request.status != Status.WITHDRAWN  # one click only asks
+    assert "Yes, withdraw my request" in asked.content.decode()
+    response = client.post(
+        reverse("removal:status"), {"t": token, "action": "withdraw", "confirm": "yes"}, follow=True
+    )
     request.refresh_from_db()
     assert request.status == Status.WITHDRAWN
     html = response.content.decode()
@@ -212,3 +218,12 @@ def test_the_status_page_never_says_we_will_be_in_touch_above_a_request_for_phot
     after = client.get(status).content.decode()
     assert "Send my photos" in after
     assert "Next, send us a photo of your face (below)." in after and "in touch soon" not in after
+
+
+def test_only_the_irreversible_withdrawal_looks_dangerous(
+    client: Any, make_request: Any, mail_links: Any
+) -> None:
+    make_request()
+    html = client.get(mail_links("status")[0].removeprefix("http://testserver")).content.decode()
+    assert '<button type="submit" class="danger">Withdraw my request</button>' in html
+    assert '<button type="submit" class="secondary">Keep a template of my face</button>' in html
