@@ -42,7 +42,7 @@ def test_extension_sets_the_extended_deadline_tells_the_subject_and_replans_remi
     assert _local_day(request.response_due, "Europe/Brussels") == date(2026, 4, 15)
     notice = mailoutbox[-1]
     assert notice.subject == f"We need more time for your request {request.reference}"
-    assert "from Feb. 16, 2026 to April 15, 2026" in notice.body
+    assert "from 16 February 2026 to 15 April 2026" in notice.body
     assert "A large number of photos must be searched and reviewed" in notice.body
     pending = set(Reminder.objects.filter(status=Reminder.Status.PENDING).values_list("deadline", flat=True))
     assert pending == {DeadlineKind.RESPOND_EXTENDED}

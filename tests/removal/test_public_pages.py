@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -227,3 +228,32 @@ def test_only_the_irreversible_withdrawal_looks_dangerous(
     html = client.get(mail_links("status")[0].removeprefix("http://testserver")).content.decode()
     assert '<button type="submit" class="danger">Withdraw my request</button>' in html
     assert '<button type="submit" class="secondary">Keep a template of my face</button>' in html
+
+
+_MONTHS = {
+    "en": "January|February|March|April|May|June|July|August|September|October|November|December",
+    "de": "Januar|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember",
+    "fr": "janvier|février|mars|avril|mai|juin|juillet|août|septembre|octobre|novembre|décembre",
+}
+
+
+@pytest.mark.parametrize(
+    ("language", "pattern"),
+    [
+        ("en", rf"\b\d{{1,2}} ({_MONTHS['en']}) \d{{4}}"),
+        ("de", rf"\b\d{{1,2}}\. ({_MONTHS['de']}) \d{{4}}"),
+        ("fr", rf"\b\d{{1,2}} ({_MONTHS['fr']}) \d{{4}}"),
+    ],
+)
+def test_the_status_page_writes_every_date_one_way_per_language(
+    client: Any, make_request: Any, mail_links: Any, language: str, pattern: str
+) -> None:
+    make_request(jurisdictions=["US-CA", "EU"])
+    html = client.get(
+        mail_links("status")[0].removeprefix("http://testserver"), HTTP_ACCEPT_LANGUAGE=language
+    ).content.decode()
+    dates = re.findall(r"<dd>[^<]*\d{4}[^<]*</dd>|<td>[^<]*\d{4}[^<]*</td>", html)
+    assert dates, "the page shows dates"
+    for shown in dates:
+        assert re.search(pattern, shown), f"{shown!r} is not written the {language} way"
+    assert not re.search(r"\b(Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.", html)
