@@ -19,6 +19,7 @@ from removal.models import (
     PurgeJob,
     RecipientNotice,
     RemovalRequest,
+    StatusLink,
 )
 from removal.receipts import category_label, deletion_receipt_for
 from vault.services import DataKeyShredded, sealer_for
@@ -81,10 +82,14 @@ def removal_request_masked_email(*, request: RemovalRequest) -> str | None:
 def removal_request_by_status_token(*, token: str) -> RemovalRequest | None:
     if not token or len(token) > 100:
         return None
+    token_hash = hash_status_token(token)
     return (
         RemovalRequest.objects.select_related("data_key")
         .prefetch_related("jurisdictions")
-        .filter(status_token_hash=hash_status_token(token))
+        .filter(
+            Q(status_token_hash=token_hash)
+            | Q(id__in=StatusLink.objects.filter(token_hash=token_hash).values("request_id"))
+        )
         .first()
     )
 

@@ -22,6 +22,7 @@ from removal.models.requests import (
     RequestJurisdiction,
     Right,
     Status,
+    StatusLink,
     SubjectAsk,
 )
 from removal.models.suppression import SuppressionEntry, SuppressionKey
@@ -50,6 +51,7 @@ __all__ = [
     "RequestJurisdiction",
     "Right",
     "Status",
+    "StatusLink",
     "SubjectAsk",
     "SuppressionEntry",
     "SuppressionKey",

@@ -188,3 +188,23 @@ class RequestJurisdiction(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+
+class StatusLink(models.Model):
+    """A further status link for a request, e-mailed when the same address submits again.
+
+    The request's own `status_token_hash` is the first link and is never replaced by a duplicate
+    submission: anyone can type someone's address, so a duplicate must not cut the subject off.
+    Only the newest few further links are kept (intake prunes the rest), so a flood stays bounded.
+    """
+
+    request = models.ForeignKey(RemovalRequest, on_delete=models.CASCADE, related_name="status_links")
+    # SHA-256 of the link's secret, like RemovalRequest.status_token_hash.
+    token_hash = models.CharField(max_length=64, unique=True)
+    issued_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["request", "-issued_at"], name="status_link_request_newest")]
+
+    def __str__(self) -> str:
+        return f"status link {self.id} of {self.request_id}"

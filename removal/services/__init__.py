@@ -15,6 +15,7 @@ from removal.services.deadlines import removal_request_extend, removal_request_r
 from removal.services.downstream import downstream_recipient_errors, downstream_recipient_save
 from removal.services.intake import (
     NAME_MAX_LENGTH,
+    STATUS_LINKS_KEPT,
     IntakeResult,
     confirmation_url,
     removal_request_confirm_email,
@@ -53,6 +54,7 @@ from vault.services import blind_index
 __all__ = [
     "MOVES",
     "NAME_MAX_LENGTH",
+    "STATUS_LINKS_KEPT",
     "SUBJECT",
     "SYSTEM",
     "Actor",

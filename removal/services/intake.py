@@ -24,6 +24,7 @@ from removal.models import (
     RequestJurisdiction,
     Right,
     Status,
+    StatusLink,
 )
 from removal.reminders import reminders_plan
 from removal.selectors import REQUEST_TABLE, hash_status_token
@@ -81,6 +82,10 @@ def _validate_intake(
 def _new_reference() -> str:
     body = "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(8))
     return f"RR-{body[:4]}-{body[4:]}"
+
+
+# How many further status links (from duplicate submissions) a request keeps beside its first one.
+STATUS_LINKS_KEPT = 5
 
 
 def _new_status_token() -> tuple[str, str]:
@@ -232,9 +237,12 @@ def _create(
 
 
 def _handle_duplicate(existing: RemovalRequest, *, actor: Actor, channel: str) -> IntakeResult:
+    # A further link beside the subject's first one, which keeps working: whoever submitted the
+    # duplicate may not be the subject, and only the mailbox's owner receives the new link.
     token, token_hash = _new_status_token()
-    RemovalRequest.objects.filter(id=existing.id).update(status_token_hash=token_hash)
-    existing.status_token_hash = token_hash
+    StatusLink.objects.create(request=existing, token_hash=token_hash, issued_at=timezone.now())
+    stale = StatusLink.objects.filter(request=existing).order_by("-issued_at", "-id")[STATUS_LINKS_KEPT:]
+    StatusLink.objects.filter(id__in=list(stale.values_list("id", flat=True))).delete()
     notify_subject(request=existing, template="duplicate", context={"status_url": status_url(token)})
     audit_request_event(existing.id, "duplicate_received", actor=actor, details={"channel": channel})
     return IntakeResult(request=existing, created=False, status_token=token)

@@ -131,14 +131,28 @@ def test_duplicate_open_request_is_recognised_not_doubled(make_request: Any, mai
     assert not again.created
     assert again.request.id == first.request.id
     assert RemovalRequest.objects.count() == 1
-    # The old status link stops working and the subject is e-mailed a fresh one.
-    assert selectors.removal_request_by_status_token(token=first.status_token) is None
+    # Anyone can type the subject's address: the duplicate never cuts off the link the subject has.
+    # The mailbox's owner is e-mailed a further link, and both open the same request.
+    assert selectors.removal_request_by_status_token(token=first.status_token) == first.request
     assert selectors.removal_request_by_status_token(token=again.status_token) == first.request
+    assert again.status_token != first.status_token
     assert mailoutbox[-1].subject == f"Your request {first.request.reference} is already open"
     actions = list(
         AuditEvent.objects.filter(object_id=str(first.request.id)).values_list("action", flat=True)
     )
     assert actions == ["request.received", "request.duplicate_received"]
+
+
+def test_repeated_duplicates_keep_the_first_link_and_a_bounded_number_of_others(make_request: Any) -> None:
+    first = make_request()
+    extra = [make_request(channel=Channel.API).status_token for _ in range(services.STATUS_LINKS_KEPT + 2)]
+
+    assert selectors.removal_request_by_status_token(token=first.status_token) == first.request
+    # The newest links open it; the oldest extra links make way, so a flood cannot grow the table.
+    for token in extra[-services.STATUS_LINKS_KEPT :]:
+        assert selectors.removal_request_by_status_token(token=token) == first.request
+    for token in extra[:2]:
+        assert selectors.removal_request_by_status_token(token=token) is None
 
 
 def test_other_right_or_closed_request_is_not_a_duplicate(make_request: Any) -> None:

@@ -13,7 +13,7 @@ from django.core.management.base import CommandError
 from ledger.models import AuditEvent
 from notifications.models import Message
 from removal import services
-from removal.models import RemovalRequest, Status
+from removal.models import RemovalRequest, Status, StatusLink
 from removal.services import retention
 from removal.services.retention import RetentionFailed, months_before, request_records_minimise
 from vault.models import DataKey
@@ -37,6 +37,7 @@ def test_months_before_clamps_to_the_end_of_shorter_months() -> None:
 
 def test_an_old_closed_record_is_minimised_and_newer_or_open_ones_are_not(make_request: Any) -> None:
     old = _closed(make_request, months_ago=24, email="old@example.org")
+    StatusLink.objects.create(request=old, token_hash="f" * 64, issued_at=old.received_at)
     recent = _closed(make_request, months_ago=23, email="recent@example.org")
     still_open = make_request(email="open@example.org").request
     RemovalRequest.objects.filter(id=still_open.id).update(status_changed_at=datetime(2020, 1, 1, tzinfo=UTC))
@@ -47,6 +48,7 @@ def test_an_old_closed_record_is_minimised_and_newer_or_open_ones_are_not(make_r
     old.refresh_from_db()
     assert old.record_minimised_at is not None and old.email_blind_index == ""
     assert old.status_token_hash.startswith("minimised:")
+    assert not StatusLink.objects.filter(request=old).exists()
     assert DataKey.objects.get(id=old.data_key_id).shredded_at is not None
     assert (old.reference, old.right, old.status) == (old.reference, "erasure", Status.WITHDRAWN)
     event = AuditEvent.objects.filter(object_id=str(old.id)).latest("id")
