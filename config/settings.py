@@ -343,6 +343,9 @@ PURGE_EXTRA_TARGETS = env.list("PURGE_EXTRA_TARGETS", default=[])
 # Per webhook POST to a downstream recipient (connect, and each read); no answer in time is a failed
 # attempt, retried with the job's backoff.
 DOWNSTREAM_WEBHOOK_TIMEOUT_SECONDS = env.float("DOWNSTREAM_WEBHOOK_TIMEOUT_SECONDS", default=10)
+# Webhook endpoints must be https://; this lets staff save http:// to 127.0.0.1, ::1 or localhost only
+# (a receiver on this machine that terminates TLS itself, or a local test). Never any other host.
+DOWNSTREAM_WEBHOOK_ALLOW_LOOPBACK_HTTP = env.bool("DOWNSTREAM_WEBHOOK_ALLOW_LOOPBACK_HTTP", default=False)
 PURGE_MAX_ATTEMPTS = env.int("PURGE_MAX_ATTEMPTS", default=8)
 PURGE_RETRY_BASE_SECONDS = env.int("PURGE_RETRY_BASE_SECONDS", default=30)
 # A running job's lease; renewed after every batch. A worker that dies holds its job this long.

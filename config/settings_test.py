@@ -35,6 +35,8 @@ SECURE_HSTS_SECONDS = 0
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": ""}  # in memory
 API_INTAKE_RATE = "1000/minute"
+# The webhook tests' receiver listens on 127.0.0.1 over plain HTTP.
+DOWNSTREAM_WEBHOOK_ALLOW_LOOPBACK_HTTP = True
 TEST_REDIS_URL = REDIS_URL
 # Static files straight from the apps: tests never run collectstatic.
 WHITENOISE_USE_FINDERS = True

@@ -5,6 +5,10 @@ The notices themselves are planned and sent by the purge target `removal.targets
 
 from __future__ import annotations
 
+import ipaddress
+from urllib.parse import urlsplit
+
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -20,6 +24,26 @@ SECRET_MIN_LENGTH = 32
 _AUDITED_FIELDS = ("name", "kind", "endpoint_url", "email", "active")
 
 
+def _endpoint_url_allowed(url: str) -> bool:
+    """HTTPS always; plain HTTP only to this machine, and only when DOWNSTREAM_WEBHOOK_ALLOW_LOOPBACK_HTTP
+    says so (a receiver in a local test or a sidecar that terminates TLS itself)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return False
+    if parts.scheme == "https":
+        return bool(host)
+    if parts.scheme != "http" or not settings.DOWNSTREAM_WEBHOOK_ALLOW_LOOPBACK_HTTP:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def downstream_recipient_errors(*, recipient: DownstreamRecipient, secret: str = "") -> dict[str, list[str]]:
     """What `downstream_recipient_save` would refuse, by field (for forms to show beside the input)."""
     secret = secret.strip()
@@ -27,6 +51,8 @@ def downstream_recipient_errors(*, recipient: DownstreamRecipient, secret: str =
     if recipient.kind == DownstreamRecipient.Kind.WEBHOOK:
         if not recipient.endpoint_url:
             errors["endpoint_url"] = ["A webhook recipient needs an endpoint URL."]
+        elif not _endpoint_url_allowed(recipient.endpoint_url):
+            errors["endpoint_url"] = ["Use an https:// URL: notices carry personal data."]
         if secret and len(secret) < SECRET_MIN_LENGTH:
             errors["secret"] = [f"Use at least {SECRET_MIN_LENGTH} characters (a random string)."]
         elif not secret and recipient.secret_enc is None:

@@ -562,3 +562,34 @@ def test_the_crm_target_from_the_docs_deletes_the_subjects_rows(
     job.refresh_from_db()
     assert (job.done, job.planned, job.attempts) == (2, 2, 1)
     assert completions == [request.id]
+
+
+@pytest.mark.parametrize(
+    ("url", "allow_loopback", "refused"),
+    [
+        ("http://acme.example/hook", True, True),
+        ("http://10.0.0.5/hook", True, True),
+        ("http://127.0.0.1:8080/hook", False, True),
+        ("http://[::1]:8080/hook", False, True),
+        ("http://localhost:8080/hook", False, True),
+        ("ftp://acme.example/hook", True, True),
+        ("https://acme.example/hook", False, False),
+        ("http://127.0.0.1:8080/hook", True, False),
+        ("http://[::1]:8080/hook", True, False),
+        ("http://localhost:8080/hook", True, False),
+    ],
+)
+def test_a_webhook_must_be_https_unless_loopback_http_is_allowed_explicitly(
+    settings: Any, url: str, allow_loopback: bool, refused: bool
+) -> None:
+    settings.DOWNSTREAM_WEBHOOK_ALLOW_LOOPBACK_HTTP = allow_loopback
+    recipient = DownstreamRecipient(name="Acme Analytics", kind="webhook", endpoint_url=url)
+
+    errors = services.downstream_recipient_errors(recipient=recipient, secret=SECRET)
+
+    assert bool(errors.get("endpoint_url")) is refused
+    if refused:
+        assert errors["endpoint_url"] == ["Use an https:// URL: notices carry personal data."]
+        with pytest.raises(services.InvalidRequest):
+            services.downstream_recipient_save(recipient=recipient, actor=services.SYSTEM, secret=SECRET)
+        assert not DownstreamRecipient.objects.filter(name="Acme Analytics").exists()
