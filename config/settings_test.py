@@ -7,13 +7,20 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production-" + "x" * 20)
-os.environ.setdefault("VAULT_MASTER_KEYS", "test-mk1:" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=")
-os.environ.setdefault("VAULT_BLIND_INDEX_KEY", "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=")
-# A fixed Ed25519 key (32 bytes of 0x43), so signatures in tests are reproducible.
-os.environ.setdefault("SIGNING_KEYS", "test-sk1:" + "Q0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0M=")
-os.environ.setdefault("DJANGO_DEBUG", "0")
-os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
+# Assigned, not defaulted: a developer's shell (scripts/generate_env.py) or CI may hold real keys, and
+# the tests must give the same result whatever is in the environment (receipts check fixed signatures).
+os.environ.update(
+    {
+        "DJANGO_SECRET_KEY": "test-secret-key-not-for-production-" + "x" * 20,
+        "VAULT_MASTER_KEYS": "test-mk1:" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=",
+        "VAULT_BLIND_INDEX_KEY": "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=",
+        # A fixed Ed25519 key (32 bytes of 0x43), so signatures in tests are reproducible.
+        "SIGNING_KEYS": "test-sk1:" + "Q0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0M=",
+        "SIGNING_RETIRED_PUBLIC_KEYS": "",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECURE_SSL_REDIRECT": "0",
+    }
+)
 
 from config.settings import *  # noqa: F403
 from config.settings import DATABASES, REDIS_URL
