@@ -37,7 +37,7 @@ def test_secrets_in_the_environment_do_not_reach_the_test_settings(hostile: bool
     env["DJANGO_SETTINGS_MODULE"] = "config.settings_test"
     script = (
         "import json, django; django.setup(); from django.conf import settings as s; "
-        f"print(json.dumps({{k: str(getattr(s, k)) for k in {list(PINNED) + ['DEBUG']!r}}}))"
+        f"print(json.dumps({{k: str(getattr(s, k)) for k in {[*PINNED, 'DEBUG']!r}}}))"
     )
     out = subprocess.run(
         [sys.executable, "-c", script],
