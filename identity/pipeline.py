@@ -2,8 +2,9 @@
 
 This is the one call the upload views make. It raises `VerificationInputError` (with a message for
 the person) when a photo must be retaken: not an image, no face or several faces in the headshot.
-Everything else, including a document whose MRZ or portrait can't be found, ends in a `Decision`, so
-a person can review it.
+A document whose machine-readable zone can't be found or read with certainty (`mrz.MRZNotFound`,
+`mrz.MRZUnclear`) is also a retake. Everything else, including a document whose portrait can't be
+found, ends in a `Decision`, so a person can review it.
 
 The returned `Verification` holds the sanitised headshot (pixels only, for the caller to encrypt) and
 the document number (for the caller to HMAC); the ID photo, its pixels and its OCR text are not in it
@@ -105,10 +106,12 @@ def verify_identity(
     except faces.FaceRejected:
         distance = None
     try:
-        reading: mrz.MRZResult | None = mrz.read_mrz(document_image, today=today)
-    except mrz.MRZNotFound:
-        reading = None
-    del document_image
+        # A zone not found or not read with certainty is a photo to retake (raised to the caller,
+        # which counts no attempt), never a verdict on the document.
+        with _blame("document"):
+            reading: mrz.MRZResult | None = mrz.read_mrz(document_image, today=today)
+    finally:
+        del document_image
 
     score = None
     if reading is not None:
