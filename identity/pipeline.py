@@ -20,7 +20,7 @@ from datetime import date
 
 import numpy as np
 
-from identity import faces, images, mrz, names
+from identity import faces, images, mrz, names, presentation
 from identity.decision import DEFAULT_POLICY, Decision, Policy, decide
 from identity.errors import VerificationInputError
 
@@ -58,11 +58,11 @@ def _blame(upload: str) -> Iterator[None]:
         raise
 
 
-def _headshot(data: bytes) -> tuple[bytes, np.ndarray]:
+def _headshot(data: bytes) -> tuple[bytes, np.ndarray, np.ndarray]:
     with _blame("headshot"):
         image = images.decode_image(data)
         vector = faces.headshot_embedding(image)
-    return images.reencode_without_metadata(image), vector
+    return images.reencode_without_metadata(image), vector, np.asarray(image.pixels)
 
 
 def verify_headshot(*, headshot: bytes, policy: Policy = DEFAULT_POLICY) -> Verification:
@@ -71,7 +71,7 @@ def verify_headshot(*, headshot: bytes, policy: Policy = DEFAULT_POLICY) -> Veri
     Identity then rests on the confirmed e-mail address; the decision records that no document and no
     face comparison were involved.
     """
-    clean, vector = _headshot(headshot)
+    clean, vector, _pixels = _headshot(headshot)
     decision = Decision(
         outcome="verified",
         reasons=(),
@@ -97,7 +97,7 @@ def verify_identity(
     policy: Policy = DEFAULT_POLICY,
 ) -> Verification:
     """Decode both photos, compare the faces, read the MRZ, compare the names and decide."""
-    headshot_clean, headshot_vector = _headshot(headshot)
+    headshot_clean, headshot_vector, headshot_pixels = _headshot(headshot)
     with _blame("document"):
         document_image = images.decode_image(document)
     try:
@@ -121,7 +121,10 @@ def verify_identity(
             given_names=reading.given_names,
             truncated=reading.name_truncated,
         )
-    decision = decide(face_distance=distance, document=reading, name_score=score, policy=policy)
+    signs = presentation.attack_signs(headshot_pixels=headshot_pixels, portrait_distance=distance)
+    decision = decide(
+        face_distance=distance, document=reading, name_score=score, policy=policy, attack_signs=signs
+    )
     return Verification(
         decision=decision,
         headshot_jpeg=headshot_clean,
