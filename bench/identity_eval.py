@@ -43,12 +43,13 @@ if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
 _VAR_DIR = Path(tempfile.mkdtemp(prefix="identity-eval-"))
+_MASTER_KEY = base64.b64encode(secrets.token_bytes(32)).decode()
 os.environ.update(
     {
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "VAULT_MASTER_KEYS": f"mk-{secrets.token_hex(4)}:{base64.b64encode(secrets.token_bytes(32)).decode()}",
+        "VAULT_MASTER_KEYS": f"mk-{secrets.token_hex(4)}:{_MASTER_KEY}",
         "VAULT_BLIND_INDEX_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
         "DATABASE_URL": f"sqlite:///{_VAR_DIR / 'db.sqlite3'}",
         "REDIS_URL": "",
@@ -89,7 +90,7 @@ def degradations(seed: int) -> dict[str, tuple[documents.Degradation, str | None
         "rotation 10°": (replace(base, rotation=10.0 if seed % 2 == 0 else -10.0), None),
         "perspective": (replace(base, corner_jitter=0.04), None),
         "JPEG q40": (replace(base, quality=40), None),
-        "blur σ2.2": (replace(base, blur=2.2), None),
+        "blur sigma 2.2": (replace(base, blur=2.2), None),
         "1600 px": (replace(base, out_width=1600), None),
         "4000 px": (replace(base, out_width=4000), None),
         "low contrast": (base, "low_contrast"),
@@ -158,7 +159,7 @@ def _rate(counter: Counter[str], key: str) -> str:
     return f"{counter[key]}/{total}" if total else "-"
 
 
-def _print(table: dict, *, elapsed: float) -> None:  # type: ignore[type-arg]
+def _print(table: dict, *, elapsed: float) -> None:
     labels = list(dict.fromkeys(label for label, _group in table))
     header = f"{'degradation':<15} {'genuine: verified':>18} {'inconcl.':>9} {'retake':>7} {'FRR':>6}"
     header += f" {'impostor FAR':>13} {'imp. inconcl.':>14} {'tampered not failed':>20}"
