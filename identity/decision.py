@@ -63,9 +63,12 @@ def decide(
     document: MRZResult | None,
     name_score: float | None,
     policy: Policy = DEFAULT_POLICY,
+    attack_signs: tuple[str, ...] = (),
 ) -> Decision:
     """Verified only when every check passes; failed on evidence of a wrong or invalid document;
     inconclusive (a person decides) when the evidence is borderline or missing.
+
+    `attack_signs` (identity.presentation) keep a match from being "verified": staff decide.
 
     A missing input (None) means that step could not be done, e.g. no MRZ was readable: that is
     never a pass and never proof of fraud either, so it makes the outcome inconclusive.
@@ -133,6 +136,28 @@ def decide(
                     ),
                 )
             )
+
+    if "portrait_copy" in attack_signs:
+        doubtful.append(
+            Reason(
+                "portrait_copy_suspected",
+                gettext_noop(
+                    "Your photo looks like a copy of the portrait on your document rather than a new photo "
+                    "of you; a member of our privacy team will check. Take a new selfie with your phone's "
+                    "camera, not a photo of a photo or a screen."
+                ),
+            )
+        )
+    if "no_colour" in attack_signs:
+        doubtful.append(
+            Reason(
+                "print_suspected",
+                gettext_noop(
+                    "Your photo has no colour, as a printed copy would; a member of our privacy team will "
+                    "check. Take a new colour selfie with your phone's camera."
+                ),
+            )
+        )
 
     if name_score is None:
         if document is not None:

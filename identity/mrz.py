@@ -9,10 +9,16 @@ hOCR with per-character boxes and the LSTM's ranked alternatives, which lets thi
 - decode each cell under the ICAO 9303 format of its field (a date cell takes the best-ranked digit,
   a nationality cell the best-ranked letter), which fixes the classic O/0, I/1, S/5, B/8 confusions
   only where the format leaves no doubt;
+- use the check digits as the error-correcting code they are (`correct_zone`): where a field allows
+  letters and digits (document number, optional data) a cell may hold either of a confusable pair
+  (0/O, 1/I, 2/Z, 5/S, 6/G, 8/B...), an unsure cell any of its ranked alternatives, an unread cell
+  anything its field allows; the readings that make every check digit and the composite agree are
+  searched (bounded), the most likely (fewest corrections, then least confident characters replaced)
+  wins, and two equally likely ones make the zone ambiguous. A confidently read digit is only ever
+  replaced by one of the OCR's own alternatives, so a forged check digit still fails;
 - validate every check digit with the `mrz` package. Number, dates and nationality are returned only
-  when all check digits pass. A data cell the OCR was unsure about may be swapped for one of its
-  ranked alternatives if that makes *every* check digit pass; check-digit cells are never altered
-  and confidently read cells never are, so a forged check digit still fails.
+  when all check digits pass. Only a confidently read zone whose digits disagree is a failed
+  reading; an unsure or ambiguous one raises `MRZUnclear` (retake the photo).
 
 Nothing here logs or raises with MRZ text: the text is a document number and a name. The result's
 repr hides those fields too.
@@ -20,17 +26,18 @@ repr hides those fields too.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date
 from itertools import pairwise
 from statistics import median
-from typing import Final, Literal
+from typing import Final, Literal, TypeVar
 
 import numpy as np
 from django.utils.translation import gettext_noop
@@ -40,6 +47,7 @@ from identity.errors import VerificationInputError
 from identity.images import DecodedImage
 
 DocumentType = Literal["TD1", "TD3"]
+_T = TypeVar("_T")
 
 WHITELIST: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789<"
 LINE_LENGTHS: Final[dict[DocumentType, int]] = {"TD1": 30, "TD3": 44}
@@ -80,6 +88,21 @@ class MRZNotFound(VerificationInputError):
     """No machine-readable zone could be read from the photo (code `mrz_not_found`)."""
 
 
+class MRZUnclear(MRZNotFound):
+    """A zone was found but not read with certainty (glare, blur, a bent page): retake, not a verdict.
+
+    Codes: `mrz_ambiguous` (two corrections agree equally well) and `mrz_unclear` (too many cells
+    unsure or unread).
+    """
+
+
+UNCLEAR_ADVICE: Final = gettext_noop(
+    "We found the machine-readable lines of your document but couldn't read them with certainty. "
+    "Take the photo again: hold the document flat, avoid glare from lamps or windows (tilt it slightly "
+    "or turn off the flash), and keep the phone still so the letters are sharp."
+)
+
+
 class TesseractMissing(RuntimeError):
     """The `tesseract` program is not installed (a deployment problem, not the subject's)."""
 
@@ -106,6 +129,14 @@ class MRZResult:
     # None when the expiry date could not be trusted (check digits failed).
     expired: bool | None
     failed_checks: tuple[str, ...] = ()
+    # Characters of the zone that differ from what the OCR printed first: format coercions (S -> 5 in
+    # a date) and the corrections the check digits chose (N5R0 read as NSRO).
+    corrected_characters: int = 0
+    # For a reading whose check digits fail: True when every checked cell was read with confidence and
+    # no correction within the bounds agrees (what is printed is wrong), False when the OCR was unsure.
+    zone_clear: bool = False
+    # For a reading whose check digits fail: two different corrections agreed equally well.
+    ambiguous: bool = False
 
 
 def tesseract_path() -> str:
@@ -124,8 +155,11 @@ def read_mrz(image: DecodedImage, *, today: date, timeout: float = DEFAULT_TIMEO
 
     Tries a few crops of the deskewed photo (the MRZ is at the bottom of the document, which is not
     necessarily the bottom of the photo) and stops at the first reading whose check digits all pass.
-    If none passes, returns the most plausible reading with `check_digits_valid=False`; if no
-    MRZ-shaped text is found at all, raises `MRZNotFound`.
+    A reading whose check digits fail is corrected first (`correct_zone`: the check digits choose
+    among the characters OCR confuses). If none passes, returns the confidently read zone with
+    `check_digits_valid=False` (what is printed is wrong); raises `MRZUnclear` when the zone was
+    found but not read with certainty (ambiguous, unsure or unread cells: the photo must be retaken)
+    and `MRZNotFound` when no MRZ-shaped text is found at all.
     """
     executable = tesseract_path()
     gray = Image.fromarray(np.asarray(image.pixels), mode="RGB").convert("L")
@@ -152,7 +186,7 @@ def read_mrz(image: DecodedImage, *, today: date, timeout: float = DEFAULT_TIMEO
         ):
             if result.check_digits_valid:
                 return result
-            if text in seen and "format" not in result.failed_checks:
+            if text in seen and result.zone_clear:
                 # Two crops read the very same, fully legible characters: the check digits really are
                 # wrong on the document, more crops won't change that.
                 return result
@@ -168,7 +202,10 @@ def read_mrz(image: DecodedImage, *, today: date, timeout: float = DEFAULT_TIMEO
             return result
         best = _better(best, result)
     if best is not None:
-        return best[1]
+        if best[1].zone_clear:
+            return best[1]
+        # Found but not read with certainty: a verdict on it would be a verdict on the photo.
+        raise MRZUnclear("mrz_ambiguous" if best[1].ambiguous else "mrz_unclear", UNCLEAR_ADVICE)
     raise MRZNotFound(
         "mrz_not_found",
         gettext_noop(
@@ -191,7 +228,8 @@ def parse_mrz(lines: Sequence[str], *, today: date) -> MRZResult:
 
 
 def _better(best: tuple[int, MRZResult] | None, result: MRZResult) -> tuple[int, MRZResult]:
-    score = -len(result.failed_checks)
+    # A confidently read zone outweighs any unsure one: it is what the document says.
+    score = -len(result.failed_checks) + (100 if result.zone_clear else 0)
     return (score, result) if best is None or score > best[0] else best
 
 
@@ -614,14 +652,58 @@ def _readings_of(
             return
         decoded = [_decode(row, fmt) for row, fmt in zip(combination, _FORMATS[kind], strict=True)]
         text = tuple("".join(cell[0] for cell in row) for row in decoded)
+        printed = tuple("".join(cell.choices[0] for cell in row) for row in combination)
         result = _interpret(kind, list(text), today=today)
-        if not result.check_digits_valid:
-            repaired = _repair(kind, decoded, today=today)
-            if repaired is not None:
-                result = repaired
+        if result.check_digits_valid:
+            result = replace(result, corrected_characters=_differences(printed, text))
+        else:
+            correction = correct_zone(kind, decoded)
+            if correction.outcome == "valid":
+                corrected = _interpret(kind, list(correction.lines), today=today)
+                if corrected.check_digits_valid:
+                    result = replace(corrected, corrected_characters=_differences(printed, correction.lines))
+            if not result.check_digits_valid:
+                result = replace(
+                    result,
+                    zone_clear=(
+                        correction.outcome == "none"
+                        and all(len(row) == length for row in window)
+                        and _confidently_read(kind, decoded)
+                    ),
+                    ambiguous=correction.outcome == "ambiguous",
+                )
         yield result, text
         if result.check_digits_valid:
             return
+
+
+def _differences(printed: Sequence[str], final: Sequence[str]) -> int:
+    """Characters of the final reading that are not what the OCR printed first (fillers excepted:
+    those are recognised by shape, not read)."""
+    return sum(
+        a != b for line, other in zip(printed, final, strict=True) for a, b in zip(line, other, strict=True)
+    )
+
+
+def _confidently_read(kind: DocumentType, decoded: list[list[tuple[str, tuple[str, ...], float]]]) -> bool:
+    """Every cell of the checked fields read as a character its format allows, and few unsure (their
+    alternatives have been tried by the search): a zone whose check digits then disagree says what is
+    printed, it is not an OCR accident."""
+    formats = _FORMATS[kind]
+    unsure = 0
+    cells = {
+        (r, c)
+        for _name, spans, check in _CHECKS[kind]
+        for r, s, e in (*spans, (check[0], check[1], check[1] + 1))
+        for c in range(s, e)
+    }
+    for row, col in cells:
+        best, _alternatives, confidence = decoded[row][col]
+        if best not in _ALPHABET[formats[row][col]]:
+            return False
+        if best != "<" and confidence < UNSURE_BELOW:
+            unsure += 1
+    return unsure <= MAX_UNSURE_FOR_VERDICT
 
 
 def _product(options: list[list[list[_Cell]]]) -> Iterator[list[list[_Cell]]]:
@@ -662,26 +744,249 @@ def _coerce(char: str, kind: str) -> str | None:
     return char  # N: letters and digits are both legitimate, nothing to coerce
 
 
-def _repair(
-    kind: DocumentType, decoded: list[list[tuple[str, tuple[str, ...], float]]], *, today: date
-) -> MRZResult | None:
-    """Try single swaps of unsure data cells for their ranked alternatives; keep one that makes
-    every check digit pass. Check-digit cells and confidently read cells are never changed."""
+# --- Correction: the check digits as an error-correcting code ----------------------------------------
+#
+# A check digit is a weighted sum mod 10 over its field: it detects any single misread character and
+# can settle which of a few candidate readings is the printed one. The OCR's confusions are few and
+# known (OCR-B's 0 and O, 5 and S, 8 and B... differ by a stroke's curvature), so each cell gets a
+# short list of candidate characters and the search looks for the readings that make every check
+# digit and the composite agree. Bounded twice (corrections per zone, nodes visited), so a garbage
+# zone costs milliseconds and comes out "unclear", never a guess.
+
+# The most characters a reading may differ from what the OCR printed first (format coercions such as
+# S -> 5 in a date are not counted here: the field's format leaves no choice there).
+MAX_CORRECTIONS: Final = 3
+# A zone with more letter/digit cells OCR returned nothing for than this is retaken, not guessed.
+MAX_UNREAD: Final = 2
+# A zone with more unsure cells than this whose check digits fail is retaken: too unsure for a verdict.
+MAX_UNSURE_FOR_VERDICT: Final = 3
+# Search nodes per zone; a garbage zone (every cell unsure) hits it at once.
+MAX_SEARCH_NODES: Final = 50_000
+# Two valid readings with the same number of corrections whose OCR confidence costs differ by less
+# than this are equally likely: the zone is ambiguous and must be retaken.
+AMBIGUITY_MARGIN: Final = 25.0
+
+# Pairs tesseract confuses in OCR-B, in both directions (letter/digit fields keep both readings). Only
+# these: every extra pair doubles the readings one mod-10 check digit must tell apart (D for 0 made
+# `NSROT6W2B` read as NSRDT6W2B). Rarer confusions come in as the OCR's own ranked alternatives.
+_CONFUSABLE: Final[dict[str, tuple[str, ...]]] = {
+    "0": ("O", "D"),
+    "O": ("0",),
+    "D": ("0",),
+    "1": ("I",),
+    "I": ("1",),
+    "2": ("Z",),
+    "Z": ("2",),
+    "5": ("S",),
+    "S": ("5",),
+    "6": ("G",),
+    "G": ("6",),
+    "8": ("B",),
+    "B": ("8",),
+}
+_ALPHABET: Final[dict[str, str]] = {
+    "D": "0123456789",
+    "C": "0123456789",
+    "O": "0123456789<",
+    "N": "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789<",
+}
+# (row, start, end) slices and the (row, column) of the check digit over them, per ICAO 9303 part 4/5.
+_Span = tuple[int, int, int]
+_CHECKS: Final[dict[DocumentType, tuple[tuple[str, tuple[_Span, ...], tuple[int, int]], ...]]] = {
+    "TD3": (
+        ("document_number", ((1, 0, 9),), (1, 9)),
+        ("birth_date", ((1, 13, 19),), (1, 19)),
+        ("expiry_date", ((1, 21, 27),), (1, 27)),
+        ("optional_data", ((1, 28, 42),), (1, 42)),
+        ("final", ((1, 0, 10), (1, 13, 20), (1, 21, 43)), (1, 43)),
+    ),
+    "TD1": (
+        ("document_number", ((0, 5, 14),), (0, 14)),
+        ("birth_date", ((1, 0, 6),), (1, 6)),
+        ("expiry_date", ((1, 8, 14),), (1, 14)),
+        ("final", ((0, 5, 30), (1, 0, 7), (1, 8, 15), (1, 18, 29)), (1, 29)),
+    ),
+}
+
+
+def _char_value(char: str) -> int:
+    if char.isdigit():
+        return int(char)
+    if "A" <= char <= "Z":
+        return ord(char) - ord("A") + 10
+    return 0
+
+
+def _check_holds(text: Sequence[Sequence[str]], spans: tuple[_Span, ...], check: tuple[int, int]) -> bool:
+    chars = [text[row][col] for row, start, end in spans for col in range(start, end)]
+    digit = text[check[0]][check[1]]
+    if digit == "<":
+        # ICAO lets an unused optional field carry a filler as its check digit.
+        return all(char == "<" for char in chars)
+    total = sum(_char_value(char) * (7, 3, 1)[index % 3] for index, char in enumerate(chars))
+    return digit.isdigit() and total % 10 == int(digit)
+
+
+@dataclass(frozen=True)
+class _Option:
+    char: str
+    corrections: int  # 0 for the reading the format allows, 1 for any other character
+    cost: float  # how unlikely: the OCR's confidence in the character it would replace
+
+
+class _TooUncertain(Exception):
+    """More unknowns than the search may guess (the zone must be retaken)."""
+
+
+@dataclass(frozen=True)
+class Correction:
+    """How a reading was corrected: `outcome` is "valid" (one best reading, `lines`), "ambiguous"
+    (two readings equally likely), "none" (no reading within the bounds agrees) or "unclear" (too
+    many unknowns to search)."""
+
+    outcome: Literal["valid", "ambiguous", "none", "unclear"]
+    lines: tuple[str, ...] = ()
+    corrections: int = 0
+
+
+def _cell_options(cell: tuple[str, tuple[str, ...], float], kind: str) -> list[_Option]:
+    best, alternatives, confidence = cell
+    alphabet = _ALPHABET[kind]
+    if best not in alphabet:
+        # Unread, or read as something the field can't hold: every character of the field is a guess.
+        return [_Option(char, 1, 0.0) for char in alphabet]
+    options = {best: _Option(best, 0, 0.0)}
+    # A confidently read character keeps its confusable partner only: the LSTM lists alternatives
+    # for every glyph, and taking them all would let a check digit pick among too many readings.
+    unsure = confidence < UNSURE_BELOW
+    for rank, alternative in enumerate(alternatives[1:] if unsure else (), start=1):
+        if alternative in alphabet and alternative not in options:
+            options[alternative] = _Option(alternative, 1, confidence + rank)
+    for partner in _CONFUSABLE.get(best, ()):
+        if partner in alphabet and partner not in options:
+            # Not among the OCR's own alternatives: a little less likely than one that is.
+            options[partner] = _Option(partner, 1, confidence + 10.0)
+    return list(options.values())
+
+
+def correct_zone(kind: DocumentType, decoded: list[list[tuple[str, tuple[str, ...], float]]]) -> Correction:
+    """Search the readings of the checked fields that make every check digit agree.
+
+    `decoded` is per line and cell: the character the field's format allows, its ranked alternatives
+    and the OCR's confidence. Cells outside the checked fields (names, nationality) are left as they
+    are. Returns the most likely valid reading, or why there is none.
+    """
     formats = _FORMATS[kind]
-    texts = [[cell[0] for cell in row] for row in decoded]
-    for row_index, row in enumerate(decoded):
-        for col, (best, alternatives, confidence) in enumerate(row):
-            if confidence >= UNSURE_BELOW or formats[row_index][col] in "CO":
-                continue
-            for alternative in alternatives:
-                if alternative == best:
+    text = [[cell[0] for cell in row] for row in decoded]
+    checks = _CHECKS[kind]
+    positions = sorted(
+        {
+            (row, col)
+            for _name, spans, _check in checks
+            for row, start, end in spans
+            for col in range(start, end)
+        }
+        | {check for _name, _spans, check in checks}
+    )
+    options: dict[tuple[int, int], list[_Option]] = {}
+    unread = 0
+    for row, col in positions:
+        field_kind = formats[row][col]
+        cell_options = _cell_options(decoded[row][col], field_kind)
+        if cell_options[0].corrections:
+            unread += 1
+        if len(cell_options) > 1:
+            options[(row, col)] = cell_options
+    if unread > MAX_UNREAD:
+        return Correction("unclear")
+
+    # Own-check fields first (each a small independent search), the composite joins them.
+    own = [(spans, check) for name, spans, check in checks if name != "final"]
+    final_spans, final_check = next((spans, check) for name, spans, check in checks if name == "final")
+    covered = {(r, c) for spans, check in own for r, s, e in spans for c in range(s, e)} | {
+        check for _spans, check in own
+    }
+    free = [(r, c) for r, s, e in final_spans for c in range(s, e) if (r, c) not in covered] + [final_check]
+    nodes = [0]
+
+    def assignments(
+        cells: list[tuple[int, int]], accept: Callable[[list[list[str]]], bool]
+    ) -> list[tuple[int, float, dict[tuple[int, int], str]]]:
+        variable = [cell for cell in cells if cell in options]
+        found: list[tuple[int, float, dict[tuple[int, int], str]]] = []
+        trial = [list(row) for row in text]
+
+        def visit(index: int, corrections: int, cost: float, chosen: dict[tuple[int, int], str]) -> None:
+            nodes[0] += 1
+            if nodes[0] > MAX_SEARCH_NODES:
+                raise _TooUncertain
+            if index == len(variable):
+                if accept(trial):
+                    found.append((corrections, cost, dict(chosen)))
+                return
+            row, col = variable[index]
+            for option in options[(row, col)]:
+                if corrections + option.corrections > MAX_CORRECTIONS:
                     continue
-                trial = [list(t) for t in texts]
-                trial[row_index][col] = alternative
-                result = _interpret(kind, ["".join(t) for t in trial], today=today)
-                if result.check_digits_valid:
-                    return result
-    return None
+                trial[row][col] = option.char
+                chosen[(row, col)] = option.char
+                visit(index + 1, corrections + option.corrections, cost + option.cost, chosen)
+            trial[row][col] = text[row][col]
+            chosen.pop((row, col), None)
+
+        visit(0, 0, 0.0, {})
+        return sorted(found, key=lambda item: (item[0], item[1]))[:32]
+
+    try:
+        groups = [
+            assignments(
+                [(r, c) for r, s, e in spans for c in range(s, e)] + [check],
+                functools.partial(_holds_on, spans=spans, check=check),
+            )
+            for spans, check in own
+        ]
+        groups.append(assignments(free, lambda _trial: True))
+    except _TooUncertain:
+        return Correction("unclear")
+    if any(not group for group in groups):
+        return Correction("none")
+
+    candidates: list[tuple[int, float, tuple[str, ...]]] = []
+    for combination in _product_of(groups):
+        corrections = sum(item[0] for item in combination)
+        if corrections > MAX_CORRECTIONS:
+            continue
+        nodes[0] += 1
+        if nodes[0] > MAX_SEARCH_NODES:
+            return Correction("unclear")
+        trial = [list(row) for row in text]
+        for _corrections, _cost, chosen in combination:
+            for (row, col), char in chosen.items():
+                trial[row][col] = char
+        if _check_holds(trial, final_spans, final_check):
+            cost = sum(item[1] for item in combination)
+            candidates.append((corrections, cost, tuple("".join(row) for row in trial)))
+    if not candidates:
+        return Correction("none")
+    candidates.sort(key=lambda item: (item[0], item[1]))
+    best = candidates[0]
+    for other in candidates[1:]:
+        if other[2] != best[2] and other[0] == best[0] and other[1] - best[1] < AMBIGUITY_MARGIN:
+            return Correction("ambiguous")
+    return Correction("valid", best[2], best[0])
+
+
+def _holds_on(trial: list[list[str]], *, spans: tuple[_Span, ...], check: tuple[int, int]) -> bool:
+    return _check_holds(trial, spans, check)
+
+
+def _product_of(groups: list[list[_T]]) -> Iterator[list[_T]]:
+    if not groups:
+        yield []
+        return
+    for first in groups[0]:
+        for rest in _product_of(groups[1:]):
+            yield [first, *rest]
 
 
 # --- Interpretation -----------------------------------------------------------------------------------

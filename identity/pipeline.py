@@ -2,8 +2,9 @@
 
 This is the one call the upload views make. It raises `VerificationInputError` (with a message for
 the person) when a photo must be retaken: not an image, no face or several faces in the headshot.
-Everything else, including a document whose MRZ or portrait can't be found, ends in a `Decision`, so
-a person can review it.
+A document whose machine-readable zone can't be found or read with certainty (`mrz.MRZNotFound`,
+`mrz.MRZUnclear`) is also a retake. Everything else, including a document whose portrait can't be
+found, ends in a `Decision`, so a person can review it.
 
 The returned `Verification` holds the sanitised headshot (pixels only, for the caller to encrypt) and
 the document number (for the caller to HMAC); the ID photo, its pixels and its OCR text are not in it
@@ -19,7 +20,7 @@ from datetime import date
 
 import numpy as np
 
-from identity import faces, images, mrz, names
+from identity import faces, images, mrz, names, presentation
 from identity.decision import DEFAULT_POLICY, Decision, Policy, decide
 from identity.errors import VerificationInputError
 
@@ -57,11 +58,11 @@ def _blame(upload: str) -> Iterator[None]:
         raise
 
 
-def _headshot(data: bytes) -> tuple[bytes, np.ndarray]:
+def _headshot(data: bytes) -> tuple[bytes, np.ndarray, np.ndarray]:
     with _blame("headshot"):
         image = images.decode_image(data)
         vector = faces.headshot_embedding(image)
-    return images.reencode_without_metadata(image), vector
+    return images.reencode_without_metadata(image), vector, np.asarray(image.pixels)
 
 
 def verify_headshot(*, headshot: bytes, policy: Policy = DEFAULT_POLICY) -> Verification:
@@ -70,7 +71,7 @@ def verify_headshot(*, headshot: bytes, policy: Policy = DEFAULT_POLICY) -> Veri
     Identity then rests on the confirmed e-mail address; the decision records that no document and no
     face comparison were involved.
     """
-    clean, vector = _headshot(headshot)
+    clean, vector, _pixels = _headshot(headshot)
     decision = Decision(
         outcome="verified",
         reasons=(),
@@ -96,7 +97,7 @@ def verify_identity(
     policy: Policy = DEFAULT_POLICY,
 ) -> Verification:
     """Decode both photos, compare the faces, read the MRZ, compare the names and decide."""
-    headshot_clean, headshot_vector = _headshot(headshot)
+    headshot_clean, headshot_vector, headshot_pixels = _headshot(headshot)
     with _blame("document"):
         document_image = images.decode_image(document)
     try:
@@ -105,10 +106,12 @@ def verify_identity(
     except faces.FaceRejected:
         distance = None
     try:
-        reading: mrz.MRZResult | None = mrz.read_mrz(document_image, today=today)
-    except mrz.MRZNotFound:
-        reading = None
-    del document_image
+        # A zone not found or not read with certainty is a photo to retake (raised to the caller,
+        # which counts no attempt), never a verdict on the document.
+        with _blame("document"):
+            reading: mrz.MRZResult | None = mrz.read_mrz(document_image, today=today)
+    finally:
+        del document_image
 
     score = None
     if reading is not None:
@@ -118,7 +121,10 @@ def verify_identity(
             given_names=reading.given_names,
             truncated=reading.name_truncated,
         )
-    decision = decide(face_distance=distance, document=reading, name_score=score, policy=policy)
+    signs = presentation.attack_signs(headshot_pixels=headshot_pixels, portrait_distance=distance)
+    decision = decide(
+        face_distance=distance, document=reading, name_score=score, policy=policy, attack_signs=signs
+    )
     return Verification(
         decision=decision,
         headshot_jpeg=headshot_clean,

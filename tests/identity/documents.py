@@ -278,3 +278,29 @@ def _perspective_coefficients(
 
 def with_holder(holder: Holder, **changes: object) -> Holder:
     return replace(holder, **changes)  # type: ignore[arg-type]
+
+
+def with_glare(
+    document: Image.Image, *, kind: DocumentKind, strength: float = 0.85, seed: int = 0
+) -> Image.Image:
+    """A lamp's reflection over part of the machine-readable zone: a bright soft ellipse that washes
+    out the print under it (`strength` 1.0 turns its centre white)."""
+    rng = random.Random(seed * 104729 + 3)
+    width, height = document.size
+    zone_top = (
+        height - (4.0 if kind == "TD3" else 2.5) * PX_PER_MM - 4.23 * PX_PER_MM * (2 if kind == "TD3" else 3)
+    )
+    cx = rng.uniform(0.25, 0.75) * width
+    cy = rng.uniform(zone_top, height - 2 * PX_PER_MM)
+    rx, ry = 0.09 * width, 0.05 * height
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    falloff = np.exp(-(((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2))[..., None] * strength
+    pixels = np.asarray(document, dtype=np.float32)
+    glared = pixels * (1 - falloff) + 255.0 * falloff
+    return Image.fromarray(glared.clip(0, 255).astype(np.uint8), "RGB")
+
+
+def with_low_contrast(document: Image.Image, *, factor: float = 0.45) -> Image.Image:
+    """Faded print or a grey day: every pixel pulled towards mid-grey."""
+    pixels = np.asarray(document, dtype=np.float32)
+    return Image.fromarray((128 + (pixels - 128) * factor).clip(0, 255).astype(np.uint8), "RGB")

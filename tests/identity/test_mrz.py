@@ -14,7 +14,7 @@ import pytest
 from identity import mrz
 from identity.images import decode_image
 from tests.identity import documents
-from tests.support.identity_fixtures import OBAMA, TODAY
+from tests.support.identity_fixtures import OBAMA, TODAY, portrait_of
 
 # How many photographed documents of each kind the OCR test reads. The default keeps the suite
 # fast; to measure the success rate on more, e.g. IDENTITY_OCR_SEEDS=40 pytest tests/identity/test_mrz.py
@@ -158,3 +158,104 @@ def test_a_missing_tesseract_is_a_clear_deployment_error(monkeypatch: pytest.Mon
     monkeypatch.setattr(mrz.shutil, "which", lambda name: None)
     with pytest.raises(mrz.TesseractMissing, match="apt-get install tesseract-ocr"):
         mrz.tesseract_path()
+
+
+# --- The check digits correct what the OCR confuses (issue #13, finding 1) ----------------------------
+
+
+def _photo(
+    kind: documents.DocumentKind,
+    holder: documents.Holder,
+    *,
+    seed: int,
+    blur: float | None = None,
+    mrz_lines: tuple[str, ...] | None = None,
+    photos: dict[str, bytes],
+) -> bytes:
+    flat = documents.render_document(
+        kind, holder, portrait_of(photos, "obama3.jpg"), mrz=mrz_lines, seed=seed
+    )
+    degradation = documents.degradation_for(seed)
+    if blur is not None:
+        degradation = replace(degradation, blur=blur)
+    return documents.photograph(flat, seed=seed, degradation=degradation)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_number_of_confusable_characters_is_read_by_its_check_digits(
+    seed: int, photos: dict[str, bytes], ocr_tools: None
+) -> None:
+    # Read as NSROT6W2B on every seed before: the check digit failed, the verdict was "forged".
+    holder = replace(OBAMA, document_number="N5R0T6W2B")
+    result = mrz.read_mrz(decode_image(_photo("TD3", holder, seed=seed, photos=photos)), today=TODAY)
+    assert result.check_digits_valid
+    assert result.document_number == "N5R0T6W2B"
+    assert result.corrected_characters >= 1
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_a_blurred_passport_is_read_by_its_check_digits(
+    seed: int, photos: dict[str, bytes], ocr_tools: None
+) -> None:
+    # Blur sigma 2.2 read G1A2B3C4D as G1A2B3C40 before.
+    holder = replace(OBAMA, document_number="G1A2B3C4D")
+    photo = _photo("TD3", holder, seed=seed, blur=2.2, photos=photos)
+    result = mrz.read_mrz(decode_image(photo), today=TODAY)
+    assert result.check_digits_valid
+    assert result.document_number == "G1A2B3C4D"
+
+
+def test_a_tampered_number_check_digit_on_a_photographed_passport_still_fails(
+    photos: dict[str, bytes], ocr_tools: None
+) -> None:
+    tampered = documents.tamper_check_digit(documents.td3_lines(OBAMA), line=1, position=9)
+    result = mrz.read_mrz(
+        decode_image(_photo("TD3", OBAMA, seed=0, mrz_lines=tampered, photos=photos)), today=TODAY
+    )
+    assert not result.check_digits_valid
+    assert result.zone_clear
+    assert "document_number" in result.failed_checks
+
+
+def _confident(lines: tuple[str, ...]) -> list[list[tuple[str, tuple[str, ...], float]]]:
+    return [[(char, tuple(char), 96.0) for char in line] for line in lines]
+
+
+def test_the_correction_chooses_the_reading_every_check_digit_agrees_with() -> None:
+    line1, line2 = documents.td3_lines(replace(OBAMA, document_number="N5R0T6W2B"))
+    misread = _confident((line1, line2.replace("N5R0", "NSRO", 1)))
+    correction = mrz.correct_zone("TD3", misread)
+    assert correction.outcome == "valid"
+    assert correction.lines == (line1, line2)
+    assert correction.corrections == 2
+
+
+def test_two_equally_likely_corrections_make_the_zone_ambiguous() -> None:
+    # Two unread cells in the number: the number's check digit and the composite (which repeats
+    # the number's weights) cannot tell which pair of characters was printed.
+    line1, line2 = documents.td3_lines(OBAMA)
+    decoded = _confident((line1, line2))
+    for col in (2, 3):
+        decoded[1][col] = ("?", ("?",), 0.0)
+    assert mrz.correct_zone("TD3", decoded).outcome == "ambiguous"
+
+
+def test_a_garbage_zone_is_unclear_quickly_not_searched_forever() -> None:
+    import time
+
+    unread: tuple[str, tuple[str, ...], float] = ("?", ("?",), 0.0)
+    decoded = [[unread] * 44, [unread] * 44]
+    started = time.monotonic()
+    assert mrz.correct_zone("TD3", decoded).outcome == "unclear"
+    many_unsure: list[list[tuple[str, tuple[str, ...], float]]] = [
+        [(char, (char, "8", "B", "5"), 40.0) for char in line] for line in documents.td3_lines(OBAMA)
+    ]
+    many_unsure[1][9] = ("0", ("0",), 40.0)  # break a check digit so the search must run
+    # Every cell unsure between four readings: no reading may come out of it as the printed one.
+    assert mrz.correct_zone("TD3", many_unsure).outcome in {"unclear", "ambiguous"}
+    assert time.monotonic() - started < 2.0
+
+
+def test_a_forged_confident_check_digit_is_not_corrected() -> None:
+    tampered = documents.tamper_check_digit(documents.td3_lines(OBAMA), line=1, position=19)
+    assert mrz.correct_zone("TD3", _confident(tampered)).outcome == "none"

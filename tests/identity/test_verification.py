@@ -107,3 +107,34 @@ def test_a_document_that_is_not_a_usable_photo_must_be_resent(
         verify(document)
     assert caught.value.code == code
     assert isinstance(caught.value, VerificationInputError)
+
+
+def test_a_document_whose_zone_is_not_read_with_certainty_must_be_retaken(
+    verify: Any, make_document: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Unsure OCR is a photo to take again (the upload view counts no attempt for it), not "failed".
+    from identity import mrz
+
+    def unclear(*args: Any, **kwargs: Any) -> Any:
+        raise mrz.MRZUnclear("mrz_unclear", mrz.UNCLEAR_ADVICE)
+
+    monkeypatch.setattr(mrz, "read_mrz", unclear)
+    with pytest.raises(VerificationInputError) as caught:
+        verify(make_document("TD3", seed=0))
+    assert caught.value.upload == "document"
+    assert caught.value.code == "mrz_unclear"
+    assert "glare" in caught.value.message and "flat" in caught.value.message
+
+
+def test_a_passport_whose_number_ocr_confuses_is_verified(verify: Any, photos: dict[str, bytes]) -> None:
+    holder = replace(OBAMA, document_number="N5R0T6W2B")
+    flat = documents.render_document("TD3", holder, _portrait(photos), seed=1)
+    result = verify(documents.photograph(flat, seed=1))
+    assert result.decision.outcome == "verified", result.decision.reasons
+    assert result.document_number == "N5R0T6W2B"
+
+
+def _portrait(photos: dict[str, bytes]) -> Image.Image:
+    from tests.support.identity_fixtures import portrait_of
+
+    return portrait_of(photos, "obama3.jpg")
