@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import requests
 from django.conf import settings
@@ -49,29 +50,18 @@ def event_append(
     """Record one event. Must run inside the transaction that made the change it records."""
     if not connection.in_atomic_block:
         raise RuntimeError("audit events are written in the transaction of the change they record")
-    event_id = uuid.uuid4()
-    occurred_at = occurred_at or timezone.now()
-    payload = leaf_payload(
-        event_id=event_id,
-        occurred_at=occurred_at,
-        actor=actor,
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id),
-        outcome=outcome,
-        details=details or {},
-    )
-    return AuditEvent.objects.create(
-        event_id=event_id,
-        occurred_at=occurred_at,
-        actor=actor,
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id),
-        outcome=outcome,
-        payload=payload,
-        leaf_hash=merkle.leaf_hash(payload.encode()),
-    )
+    # Every column is also in the hashed leaf: one set of values for both.
+    columns: dict[str, Any] = {
+        "event_id": uuid.uuid4(),
+        "occurred_at": occurred_at or timezone.now(),
+        "actor": actor,
+        "action": action,
+        "object_type": object_type,
+        "object_id": str(object_id),
+        "outcome": outcome,
+    }
+    payload = leaf_payload(**columns, details=details or {})
+    return AuditEvent.objects.create(**columns, payload=payload, leaf_hash=merkle.leaf_hash(payload.encode()))
 
 
 def sequenced_size() -> int:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import random
-from datetime import UTC, datetime
-
 import pytest
 from playwright.sync_api import Page, expect
 
-from ledger.services import ledger_sequence
 from tests.browser.conftest import screenshot
-from tests.ledger.test_metrics import _seed, _write
+from tests.ledger.test_metrics import seed_this_year
 
 _LOADED = (
     "alt => { const i = document.querySelector(`img[alt='${alt}']`);"
@@ -19,23 +15,12 @@ _LOADED = (
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def _seeded_year() -> int:
-    rng = random.Random(2026)
-    year = datetime.now(UTC).year
-    for n in range(120):
-        item = _seed(rng, n, year)
-        if item.received < datetime.now(UTC):
-            _write(item, n)
-    ledger_sequence()
-    return year
-
-
 @pytest.mark.parametrize("which", ["desktop", "phone"])
 def test_a_reader_sees_the_years_figures_and_charts(
     which: str, desktop_page: Page, phone_page: Page, site: str
 ) -> None:
     page = desktop_page if which == "desktop" else phone_page
-    year = _seeded_year()
+    year = seed_this_year(120, seed=2026)
     page.goto(f"{site}/transparency/{year}/")
     expect(page.get_by_role("heading", name=f"Removal requests in {year}")).to_be_visible()
     expect(page.get_by_role("columnheader", name="Complied with in whole or in part")).to_be_visible()

@@ -145,14 +145,20 @@ def test_yearly_figures_equal_an_independent_count_of_a_seeded_year() -> None:
     assert any(p.answered and p.answered > p.due for p in plan)
 
 
-def test_the_transparency_page_json_and_charts(client: Any) -> None:
-    rng = random.Random(1)
+def seed_this_year(count: int, *, seed: int) -> int:
+    """`count` requests of the current year up to now, sequenced; returns the year."""
+    rng = random.Random(seed)
     year = datetime.now(UTC).year
-    for n in range(30):
+    for n in range(count):
         item = _seed(rng, n, year)
         if item.received < datetime.now(UTC):
             _write(item, n)
     ledger_sequence()
+    return year
+
+
+def test_the_transparency_page_json_and_charts(client: Any) -> None:
+    year = seed_this_year(30, seed=1)
     page = client.get(f"/transparency/{year}/")
     assert page.status_code == 200
     html = page.content.decode()
