@@ -29,7 +29,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -103,6 +103,20 @@ def _received_events(since: datetime, size: int) -> Iterator[list[AuditEvent]]:
             return
         yield chunk
         position = chunk[-1].leaf_index or 0
+
+
+def export_period(first_day: str, last_day: str) -> tuple[datetime, datetime]:
+    """From the start of `first_day` to the end of `last_day` (YYYY-MM-DD, UTC, both included)."""
+    days = []
+    for text in (first_day, last_day):
+        try:
+            days.append(datetime.combine(date.fromisoformat(text), time.min, tzinfo=UTC))
+        except ValueError as exc:
+            raise ExportError(f"{text!r} is not a date (YYYY-MM-DD)") from exc
+    since, until = days[0], days[1] + timedelta(days=1)
+    if since >= until:
+        raise ExportError("the period is empty: the first day is after the last")
+    return since, until
 
 
 def request_rows(

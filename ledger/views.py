@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import timedelta
 from functools import wraps
 from typing import Any
 
@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET
 from django_ratelimit.decorators import ratelimit
 
 from ledger import regulators, selectors
+from ledger.exports import ExportError, export_period
 from vault.signing import KeyConfigurationError, configured_public_keys, public_keys_to_json
 
 _IMMUTABLE = "public, max-age=31536000, immutable"
@@ -188,13 +189,11 @@ def regulator_export(request: HttpRequest) -> HttpResponseBase:
     except regulators.AccessRefused as exc:
         return _error(403, str(exc))
     try:
-        since, until = _day(request, "since"), _day(request, "until") + timedelta(days=1)
-        if since >= until:
-            raise BadParameter("'since' must not be after 'until'")
+        since, until = export_period(request.GET.get("since", ""), request.GET.get("until", ""))
         archive, _result = regulators.regulator_export(
             record=record, since=since, until=until, jurisdictions=request.GET.getlist("jurisdiction")
         )
-    except BadParameter as exc:
+    except ExportError as exc:
         return _error(400, str(exc))
     except regulators.AccessRefused as exc:
         return _error(403, str(exc))
@@ -204,11 +203,3 @@ def regulator_export(request: HttpRequest) -> HttpResponseBase:
     download = FileResponse(handle, as_attachment=True, filename=f"request-log-{since.date()}-{last_day}.zip")
     download["Cache-Control"] = "no-store"
     return download
-
-
-def _day(request: HttpRequest, name: str) -> datetime:
-    raw = request.GET.get(name, "")
-    try:
-        return datetime.combine(date.fromisoformat(raw), time.min, tzinfo=UTC)
-    except ValueError as exc:
-        raise BadParameter(f"the parameter {name!r} must be a date, YYYY-MM-DD") from exc

@@ -1,20 +1,12 @@
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ledger.exports import ExportError, request_log_export
+from ledger.exports import ExportError, export_period, request_log_export
 from ledger.services import ledger_sequence
-
-
-def _day(text: str) -> datetime:
-    try:
-        return datetime.combine(date.fromisoformat(text), time.min, tzinfo=UTC)
-    except ValueError as exc:
-        raise CommandError(f"{text!r} is not a date (YYYY-MM-DD)") from exc
 
 
 class Command(BaseCommand):
@@ -40,14 +32,14 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        since, until = _day(options["since"]), _day(options["until"])
-        # What is waiting now goes into the checkpoint the bundle is cut at.
-        while ledger_sequence().sequenced:
-            pass
         try:
+            since, until = export_period(options["since"], options["until"])
+            # What is waiting now goes into the checkpoint the bundle is cut at.
+            while ledger_sequence().sequenced:
+                pass
             result = request_log_export(
                 since=since,
-                until=until + timedelta(days=1),
+                until=until,
                 jurisdictions=options["jurisdiction"],
                 out_dir=options["out"],
                 consistent_with=options["consistent_with"],
