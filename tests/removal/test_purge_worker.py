@@ -317,7 +317,8 @@ def test_worker_and_beat_discover_and_purge_the_subjects_photos_and_send_a_recei
         what="discovery on the worker",
         timeout=FLOW_TIMEOUT,
     )
-    assert worker.succeeded("removal.tasks.discover_photos") >= 1
+    # The worker ran discovery: its log line follows the task's last commit, so wait for it too.
+    worker.wait_for(lambda: worker.succeeded("removal.tasks.discover_photos") >= 1, what="discovery's log")
     candidates = {c.face.photo_id for c in Candidate.objects.filter(request=request).select_related("face")}
     assert candidates == {photo.id for photo in gallery.subject}
     headshot_file = _single_file_under(shared_media, "headshots/")
