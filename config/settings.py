@@ -6,6 +6,7 @@ Safe defaults: DEBUG is off and the HTTPS protections are on unless DJANGO_DEBUG
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -28,6 +29,8 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 # Absolute links in e-mails (confirmation, status page) are built from this, never from the Host header.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://localhost:8000").rstrip("/")
 ADMIN_URL_PATH = env.str("ADMIN_URL_PATH", default="staff-admin/").strip("/") + "/"
+# The privacy team's workspace and the sign-in it shares with the admin (docs/staff-roles.md).
+STAFF_URL_PATH = env.str("STAFF_URL_PATH", default="staff/").strip("/") + "/"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -40,11 +43,16 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "vault",
     "ledger",
     "notifications",
     "identity",
     "removal",
+    "workspace",
 ]
 
 MIDDLEWARE = [
@@ -56,8 +64,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "workspace.sessions.StaffSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in attempt into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -235,7 +247,7 @@ OUTBOX_RETRY_BASE_SECONDS = env.int("OUTBOX_RETRY_BASE_SECONDS", default=30)
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "DEFAULT_PERMISSION_CLASSES": ["removal.api_permissions.StaffMayView"],
     "EXCEPTION_HANDLER": "rest_framework.views.exception_handler",
 }
 # Per client (config.client_ip), like every other limit: removal.throttles.IntakeRateThrottle.
@@ -376,6 +388,37 @@ CELERY_BEAT_SCHEDULE["expire-suppression-entries"] = {
     "task": "removal.tasks.expire_suppression_entries",
     "schedule": crontab(hour=3, minute=30),
 }
+
+# --- Staff sign-in: password, second factor, lockout, session limits (docs/staff-roles.md) ---------
+AUTHENTICATION_BACKENDS = [
+    # First, as django-axes asks: refuses a locked-out account before the password is even checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_URL = "workspace:login"
+LOGIN_REDIRECT_URL = "workspace:home"
+# A session ends STAFF_IDLE_MINUTES after its last request and STAFF_SESSION_HOURS after sign-in.
+STAFF_IDLE_MINUTES = env.int("STAFF_IDLE_MINUTES", default=15)
+STAFF_SESSION_HOURS = env.int("STAFF_SESSION_HOURS", default=8)
+SESSION_COOKIE_AGE = STAFF_SESSION_HOURS * 3600
+# Wrong passwords and wrong second-factor codes count together: this many lock the account (and,
+# separately, the client address) for STAFF_LOCKOUT_MINUTES. Addresses as config.client_ip reads them.
+AXES_FAILURE_LIMIT = env.int("STAFF_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("STAFF_LOCKOUT_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "config.client_ip.client_ip"
+AXES_LOCKOUT_TEMPLATE = "workspace/locked_out.html"
+AXES_VERBOSE = False  # its log lines name the username and address: no personal data in logs
+OTP_TOTP_ISSUER = env.str("STAFF_OTP_ISSUER", default="Removal requests")
+
+# --- Staff: roles and their limits (docs/staff-roles.md) -------------------------------------------
+# A viewing window on one request's personal data (opened with a reason, one audit event) lasts this
+# long, and never beyond the session.
+PERSONAL_DATA_VIEW_MINUTES = env.int("PERSONAL_DATA_VIEW_MINUTES", default=30)
+# A purge that deletes this many confirmed photos or more needs a second privacy lead's approval
+# (the first approver cannot be the second). 0 asks for a second approver on every purge.
+PURGE_SECOND_APPROVER_FROM = env.int("PURGE_SECOND_APPROVER_FROM", default=25)
 
 # --- The verifiable request log (docs/ledger.md) ---------------------------------------------------
 # The log's name in its checkpoints; empty: "<host of PUBLIC_BASE_URL>/ledger". Never change it once

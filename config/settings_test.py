@@ -44,6 +44,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 API_INTAKE_RATE = "1000/minute"
 # The webhook tests' receiver listens on 127.0.0.1 over plain HTTP.
 DOWNSTREAM_WEBHOOK_ALLOW_LOOPBACK_HTTP = True
+# One approver for the test galleries' purges; tests/removal/test_permissions.py sets its own line to
+# prove the second approver.
+PURGE_SECOND_APPROVER_FROM = 10_000
+# django-otp makes a TOTP device wait after a wrong code (1 s, doubling): tests type the right code
+# at once after a wrong one. The lockout after repeated wrong codes (django-axes) stays on.
+OTP_TOTP_THROTTLE_FACTOR = 0
 TEST_REDIS_URL = REDIS_URL
 # Static files straight from the apps: tests never run collectstatic.
 WHITENOISE_USE_FINDERS = True

@@ -10,6 +10,7 @@ admin.site.site_title = "Removal requests"
 
 urlpatterns = [
     path(settings.ADMIN_URL_PATH, admin.site.urls),
+    path(settings.STAFF_URL_PATH, include("workspace.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),

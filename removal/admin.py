@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
@@ -41,9 +42,14 @@ from removal.models import (
     Status,
     SuppressionEntry,
 )
+from removal.permissions import MOVE_ACTIONS, Action, NotAllowed, allowed
 from removal.services.purge import purge_job_retry
 from removal.services.suppression import suppression_entry_delete
+from removal.viewing import viewing_is_open, viewing_open
 from vault.services import DataKeyShredded
+
+# Fields of the request page that decrypt the subject's data: shown inside a viewing window only.
+_PERSONAL_DATA_FIELDS = ("subject_name", "subject_email", "headshot")
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -63,6 +69,7 @@ class StaffAction:
     outcome: str
     form: type[forms.Form]
     run: Callable[[RemovalRequest, services.Actor, dict[str, Any]], object]
+    needs: Action
     warning: str = ""
     initial: Callable[[], dict[str, Any]] = dict
 
@@ -77,6 +84,7 @@ _EXTRA_ACTIONS = {
         outcome="moving the response deadline to the extended one, with a notice to the subject",
         form=ExtensionForm,
         run=lambda obj, actor, data: services.removal_request_extend(request=obj, actor=actor, **data),
+        needs=Action.EXTEND,
     ),
     "record_identity": StaffAction(
         label="record identity received",
@@ -85,6 +93,7 @@ _EXTRA_ACTIONS = {
         run=lambda obj, actor, data: services.removal_request_record_identity_received(
             request=obj, actor=actor, **data
         ),
+        needs=Action.WORK,
         initial=_now_to_the_minute,
     ),
     "decide_identity": StaffAction(
@@ -94,12 +103,14 @@ _EXTRA_ACTIONS = {
         run=lambda obj, actor, data: services.removal_request_decide_identity(
             request=obj, actor=actor, **data
         ),
+        needs=Action.WORK,
     ),
     "shred_personal_data": StaffAction(
         label="erase personal data",
         outcome="erasing its personal data",
         form=forms.Form,
         run=lambda obj, actor, data: services.removal_request_shred_personal_data(request=obj, actor=actor),
+        needs=Action.ERASE,
         warning="This destroys the request's data key: the name, address and every message sent about this "
         "request become unreadable for good. The request's status, dates and audit trail remain.",
     ),
@@ -116,12 +127,13 @@ def _staff_action(name: str) -> StaffAction | None:
             run=lambda obj, actor, data: services.removal_request_transition(
                 request=obj, move=name, actor=actor, **data
             ),
+            needs=MOVE_ACTIONS[name],
         )
     return _EXTRA_ACTIONS.get(name)
 
 
-def _extra_actions_for(obj: RemovalRequest) -> list[tuple[str, str]]:
-    """Which of the extra buttons apply to this request now."""
+def _extra_actions_for(obj: RemovalRequest, user: Any) -> list[tuple[str, str]]:
+    """Which of the extra buttons apply to this request now, and this user's role allows."""
     now = timezone.now()
     names = []
     if (
@@ -138,7 +150,11 @@ def _extra_actions_for(obj: RemovalRequest) -> list[tuple[str, str]]:
         names.append("decide_identity")
     if not obj.is_open and not obj.data_key.is_shredded:
         names.append("shred_personal_data")
-    return [(name, _EXTRA_ACTIONS[name].label.capitalize()) for name in names]
+    return [
+        (name, _EXTRA_ACTIONS[name].label.capitalize())
+        for name in names
+        if allowed(user, _EXTRA_ACTIONS[name].needs, obj)
+    ]
 
 
 class JurisdictionFilter(admin.SimpleListFilter):
@@ -310,6 +326,15 @@ class RemovalRequestAdmin(admin.ModelAdmin):
             .prefetch_related("jurisdictions")
         )
 
+    def get_fields(self, request: HttpRequest, obj: RemovalRequest | None = None) -> tuple[str, ...]:
+        # Decrypted data only inside a viewing window the staff member opened with a reason (audited).
+        if obj is None or not viewing_is_open(request, obj):
+            return tuple(name for name in self.fields if name not in _PERSONAL_DATA_FIELDS)
+        return self.fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: RemovalRequest | None = None) -> tuple[str, ...]:
+        return self.get_fields(request, obj)
+
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[RemovalRequest], search_term: str
     ) -> tuple[QuerySet[RemovalRequest], bool]:
@@ -399,25 +424,57 @@ class RemovalRequestAdmin(admin.ModelAdmin):
         return format_html('<img src="{}" alt="Headshot sent by the subject" style="max-width: 240px">', url)
 
     def headshot_view(self, request: HttpRequest, pk: str) -> HttpResponse:
-        """The decrypted headshot, for staff reviewing this request only; every view is audited."""
+        """The decrypted headshot, inside the staff member's viewing window on this request only (the
+        window's opening is the audit event: loading the image again records nothing more)."""
         obj = get_object_or_404(RemovalRequest, pk=pk)
+        if not viewing_is_open(request, obj):
+            raise PermissionDenied("open this request's personal data first, with a reason")
         image = identity_selectors.headshot_probe_image(subject_ref=services.subject_ref(obj))
         if image is None:
             raise Http404("no headshot")
-        services.removal_request_record_headshot_view(request=obj, actor=services.Actor.staff(request.user))
         response = HttpResponse(image, content_type="image/jpeg")
         response["Cache-Control"] = "no-store, private"
         return response
 
     @admin.action(description="Assign the selected requests to me")
     def assign_to_me(self, request: HttpRequest, queryset: QuerySet[RemovalRequest]) -> None:
-        count = queryset.update(assignee=request.user)
+        count, refused = self._assign(request, queryset, request.user)
         self.message_user(request, f"{count} request(s) assigned to you; their reminders now come to you.")
+        if refused:
+            self.message_user(request, f"Not assigned (your role): {', '.join(refused)}.", messages.ERROR)
 
     @admin.action(description="Unassign the selected requests (reminders go to the privacy team)")
     def unassign(self, request: HttpRequest, queryset: QuerySet[RemovalRequest]) -> None:
-        count = queryset.update(assignee=None)
+        count, refused = self._assign(request, queryset, None)
         self.message_user(request, f"{count} request(s) unassigned.")
+        if refused:
+            self.message_user(request, f"Not unassigned (your role): {', '.join(refused)}.", messages.ERROR)
+
+    def _assign(
+        self, request: HttpRequest, queryset: QuerySet[RemovalRequest], assignee: Any
+    ) -> tuple[int, list[str]]:
+        actor, changed, refused = services.Actor.staff(request.user), 0, []
+        for obj in queryset:
+            try:
+                changed += services.removal_request_assign(request=obj, assignee=assignee, actor=actor)
+            except (NotAllowed, services.InvalidRequest):
+                refused.append(obj.reference)
+        return changed, refused
+
+    def personal_data_view(self, request: HttpRequest, pk: str) -> HttpResponse:
+        """POST a reason: opens (and records) a viewing window on this request's personal data."""
+        obj = get_object_or_404(RemovalRequest, pk=pk)
+        change_url = reverse("admin:removal_removalrequest_change", args=[obj.pk])
+        if request.method != "POST":
+            return HttpResponseRedirect(change_url)
+        try:
+            viewing_open(request, obj, reason=request.POST.get("reason", ""))
+        except services.InvalidRequest as exc:
+            for errors in exc.errors.values():
+                messages.error(request, " ".join(errors))
+        except NotAllowed as exc:
+            messages.error(request, str(exc))
+        return HttpResponseRedirect(request.POST.get("next") or change_url)
 
     @admin.display(description="e-mail confirmed", boolean=True)
     def confirmed(self, obj: RemovalRequest) -> bool:
@@ -460,8 +517,9 @@ class RemovalRequestAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        # The change page is read-only; it exists for the transition buttons.
-        return bool(request.user.is_staff)
+        # Nobody edits a request's fields: the page is read-only (view permission) and each button
+        # checks its own action (removal.permissions).
+        return False
 
     def get_urls(self) -> list[URLPattern]:
         return [
@@ -470,6 +528,11 @@ class RemovalRequestAdmin(admin.ModelAdmin):
             ),
             path(
                 "<uuid:pk>/headshot/", self.admin_site.admin_view(self.headshot_view), name="removal_headshot"
+            ),
+            path(
+                "<uuid:pk>/personal-data/",
+                self.admin_site.admin_view(self.personal_data_view),
+                name="removal_personal_data",
             ),
             path(
                 "<uuid:pk>/review/",
@@ -496,11 +559,18 @@ class RemovalRequestAdmin(admin.ModelAdmin):
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
         obj = self.get_object(request, object_id)
-        moves = services.allowed_moves(obj) if obj else []
+        moves = [
+            move
+            for move in (services.allowed_moves(obj) if obj else [])
+            if move.name in MOVE_ACTIONS and allowed(request.user, MOVE_ACTIONS[move.name], obj)
+        ]
         context = {
             **(extra_context or {}),
             "moves": moves,
-            "extra_actions": _extra_actions_for(obj) if obj else [],
+            "extra_actions": _extra_actions_for(obj, request.user) if obj else [],
+            "viewing": bool(obj and viewing_is_open(request, obj)),
+            "may_view_personal_data": bool(obj and allowed(request.user, Action.VIEW_PERSONAL_DATA, obj)),
+            "view_reasons": services.ViewReason.choices,
             "show_purge": bool(
                 obj and obj.status in (Status.PURGING, Status.COMPLETED) and obj.purge_jobs.exists()
             ),
@@ -517,13 +587,15 @@ class RemovalRequestAdmin(admin.ModelAdmin):
         if action is None:
             messages.error(request, f"Unknown action {move!r}.")
             return HttpResponseRedirect(change_url)
+        if not allowed(request.user, action.needs, obj):
+            raise PermissionDenied(str(NotAllowed(action.needs, obj.reference)))
         form = action.form(request.POST if request.method == "POST" else None, initial=action.initial())
         if request.method == "POST" and form.is_valid():
             try:
                 action.run(obj, services.Actor.staff(request.user), form.cleaned_data)
             except services.InvalidRequest as exc:
                 add_service_errors(form, exc.errors)
-            except services.IllegalTransition as exc:
+            except (services.IllegalTransition, NotAllowed) as exc:
                 messages.error(request, str(exc))
                 return HttpResponseRedirect(change_url)
             else:
@@ -651,11 +723,15 @@ class PurgeJobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry the selected failed jobs")
     def retry(self, request: HttpRequest, queryset: QuerySet[PurgeJob]) -> None:
-        actor = services.Actor.staff(request.user)
-        retried = sum(
-            purge_job_retry(job=job, actor=actor) for job in queryset.filter(status=PurgeJob.Status.FAILED)
-        )
+        actor, retried, refused = services.Actor.staff(request.user), 0, []
+        for job in queryset.filter(status=PurgeJob.Status.FAILED).select_related("request"):
+            try:
+                retried += purge_job_retry(job=job, actor=actor)
+            except NotAllowed:
+                refused.append(job.request.reference)
         self.message_user(request, f"{retried} job(s) retrying.")
+        if refused:
+            self.message_user(request, f"Not retried (your role): {', '.join(refused)}.", messages.ERROR)
 
 
 class DownstreamRecipientForm(forms.ModelForm):

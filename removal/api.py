@@ -11,12 +11,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.parsers import MultiPartParser
-from rest_framework.permissions import AllowAny, IsAdminUser
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from removal import selectors, services
+from removal.api_permissions import StaffMayView
 from removal.models import (
     JURISDICTION_CHOICES,
     Candidate,
@@ -262,7 +263,7 @@ class SubjectWithdrawView(APIView):
 class StaffRequestList(generics.ListAPIView):
     """Requests for privacy staff, newest first; filter with ?status=, ?right=, ?jurisdiction=."""
 
-    permission_classes = [IsAdminUser]
+    permission_classes = [StaffMayView]
     serializer_class = StaffRequestSerializer
 
     @extend_schema(
@@ -288,7 +289,7 @@ class StaffRequestList(generics.ListAPIView):
 
 
 class StaffRequestDetail(generics.RetrieveAPIView):
-    permission_classes = [IsAdminUser]
+    permission_classes = [StaffMayView]
     serializer_class = StaffRequestSerializer
     queryset = RemovalRequest.objects.prefetch_related("jurisdictions")
 
@@ -296,7 +297,7 @@ class StaffRequestDetail(generics.RetrieveAPIView):
 class StaffTransitionView(APIView):
     """Move a request along its lifecycle; illegal moves answer 409 and change nothing."""
 
-    permission_classes = [IsAdminUser]
+    permission_classes = [StaffMayView]
 
     @extend_schema(
         request=TransitionSerializer,
@@ -348,7 +349,7 @@ def _staff_call(
 class StaffExtensionView(APIView):
     """Take the one extension the law allows; the subject is sent the extension notice."""
 
-    permission_classes = [IsAdminUser]
+    permission_classes = [StaffMayView]
 
     @extend_schema(
         request=ExtensionSerializer,
@@ -366,7 +367,7 @@ class StaffExtensionView(APIView):
 class StaffIdentityReceivedView(APIView):
     """The identity information we asked for arrived: the GB (and paused EU) clock restarts."""
 
-    permission_classes = [IsAdminUser]
+    permission_classes = [StaffMayView]
 
     @extend_schema(
         request=IdentityReceivedSerializer,
@@ -441,7 +442,7 @@ class StaffCandidatesView(APIView):
     audited there); this lists ids, scores and decisions.
     """
 
-    permission_classes = [IsAdminUser]
+    permission_classes = [StaffMayView]
 
     @extend_schema(responses={200: CandidateSerializer(many=True)})
     def get(self, request: Request, pk: str) -> Response:
@@ -474,7 +475,7 @@ class StaffCandidatesView(APIView):
 class StaffPurgeJobsView(generics.ListAPIView):
     """A request's purge jobs and their progress (items planned, done, failed)."""
 
-    permission_classes = [IsAdminUser]
+    permission_classes = [StaffMayView]
     serializer_class = PurgeJobSerializer
     pagination_class = None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -197,3 +198,15 @@ def removal_request_receipt(*, request: RemovalRequest) -> ReceiptSummary | None
         document=receipt.document,
         categories=[(category_label(entry["category"]), entry["items"]) for entry in entries],
     )
+
+
+def request_references(ids: list[str]) -> dict[str, str]:
+    """Request id (as text) → reference, for the ids that are requests; the rest are left out."""
+    valid = []
+    for value in ids:
+        try:
+            valid.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    found = RemovalRequest.objects.filter(id__in=valid).values_list("id", "reference")
+    return {str(request_id): f"{reference} ({request_id})" for request_id, reference in found}

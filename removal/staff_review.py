@@ -12,6 +12,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -23,8 +24,10 @@ from PIL import Image, ImageDraw
 from identity import selectors as identity_selectors
 from removal import services
 from removal.models import Candidate, PurgeJob, RemovalRequest, Status
+from removal.permissions import Action, NotAllowed, allowed
 from removal.services.discovery import candidates_decide
-from removal.services.purge import purge_approve, purge_job_retry
+from removal.services.purge import purge_approve, purge_job_retry, second_approver_needed
+from removal.viewing import viewing_is_open
 
 CANDIDATES_PER_PAGE = 100
 _DECISIONS = [
@@ -42,14 +45,23 @@ _BULK = {
 
 
 def review_view(model_admin: Any, request: HttpRequest, pk: str) -> HttpResponse:
-    obj = get_object_or_404(RemovalRequest.objects.select_related("data_key"), pk=pk)
+    obj = get_object_or_404(RemovalRequest.objects.select_related("data_key", "purge_first_approver"), pk=pk)
+    if not allowed(request.user, Action.VIEW, obj):
+        raise PermissionDenied(str(NotAllowed(Action.VIEW, obj.reference)))
     url = reverse("admin:removal_review", args=[obj.pk])
     actor = services.Actor.staff(request.user)
     if request.method == "POST":
         try:
-            if "approve" in request.POST:
+            if "approve" in request.POST and not request.POST.get("confirm"):
+                messages.error(request, "Tick the box to confirm: a purge cannot be undone.")
+            elif "approve" in request.POST:
                 purge_approve(request=obj, actor=actor)
-                messages.success(request, f"{obj.reference}: purge approved; the jobs are running.")
+                obj.refresh_from_db()
+                if obj.status == Status.AWAITING_REVIEW:
+                    waiting = "your approval is recorded; a second privacy lead must approve"
+                    messages.success(request, f"{obj.reference}: {waiting}.")
+                else:
+                    messages.success(request, f"{obj.reference}: purge approved; the jobs are running.")
             elif "retry" in request.POST:
                 job = get_object_or_404(PurgeJob, pk=request.POST["retry"], request=obj)
                 if purge_job_retry(job=job, actor=actor):
@@ -66,7 +78,7 @@ def review_view(model_admin: Any, request: HttpRequest, pk: str) -> HttpResponse
             for errors in exc.errors.values():
                 for error in errors:
                     messages.error(request, error)
-        except services.IllegalTransition as exc:
+        except (services.IllegalTransition, NotAllowed) as exc:
             messages.error(request, str(exc))
         return HttpResponseRedirect(f"{url}?page={request.POST.get('page', '1')}")
 
@@ -74,6 +86,7 @@ def review_view(model_admin: Any, request: HttpRequest, pk: str) -> HttpResponse
     page = Paginator(candidates, CANDIDATES_PER_PAGE).get_page(request.GET.get("page"))
     counts = {d: candidates.filter(decision=d).count() for d, _ in _DECISIONS}
     jobs = list(PurgeJob.objects.filter(request=obj).order_by("created_at", "target"))
+    confirmed = counts[Candidate.Decision.CONFIRMED]
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
@@ -84,9 +97,18 @@ def review_view(model_admin: Any, request: HttpRequest, pk: str) -> HttpResponse
         "counts": counts,
         "total": sum(counts.values()),
         "flagged": candidates.filter(lookalike=True).count(),
-        "can_decide": obj.status == Status.AWAITING_REVIEW,
-        "can_approve": obj.status == Status.AWAITING_REVIEW and counts[Candidate.Decision.PENDING] == 0,
-        # Shown (and each view audited) only while staff decide: not on the purge's self-refreshing page.
+        "can_decide": obj.status == Status.AWAITING_REVIEW and allowed(request.user, Action.WORK, obj),
+        "can_approve": obj.status == Status.AWAITING_REVIEW
+        and counts[Candidate.Decision.PENDING] == 0
+        and allowed(request.user, Action.APPROVE_PURGE, obj),
+        "confirmed": confirmed,
+        "second_approver_needed": second_approver_needed(confirmed_photos=confirmed),
+        "first_approver": obj.purge_first_approver,
+        "first_approved_by_me": obj.purge_first_approver_id == request.user.pk,
+        # Photos and headshot only inside the reviewer's viewing window (opened with a reason, audited).
+        "viewing": viewing_is_open(request, obj),
+        "may_view_personal_data": allowed(request.user, Action.VIEW_PERSONAL_DATA, obj),
+        "view_reasons": services.ViewReason.choices,
         "has_headshot": obj.status == Status.AWAITING_REVIEW
         and identity_selectors.has_headshot_probe(subject_ref=services.subject_ref(obj)),
         "jobs": jobs,
@@ -116,8 +138,10 @@ def candidate_thumbnail_view(
 ) -> HttpResponse:
     """The candidate's photo as a thumbnail, with the matched face outlined (a group photo has several)."""
     candidate = get_object_or_404(
-        Candidate.objects.select_related("face", "face__photo"), pk=candidate_id, request_id=pk
+        Candidate.objects.select_related("face", "face__photo", "request"), pk=candidate_id, request_id=pk
     )
+    if not viewing_is_open(request, candidate.request):
+        raise PermissionDenied("open this request's personal data first, with a reason")
     face, photo = candidate.face, candidate.face.photo
     try:
         with default_storage.open(photo.thumbnail_key, "rb") as handle:

@@ -14,9 +14,13 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import connection
 from django.db.backends.signals import connection_created
+from django.urls import reverse
 from django.utils import translation
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from removal import services
 from removal.models import Channel, RemovalRequest
@@ -155,10 +159,44 @@ def outsider(django_user_model: Any) -> Any:
     return django_user_model.objects.create_user(username="otto.outsider", password="another long password")
 
 
+def sign_in(client: Any, user: Any) -> Any:
+    """Sign a test client in as `user` with a second factor, as the staff login leaves a session
+    (the browser tests go through the real pages)."""
+    device = TOTPDevice.objects.create(user=user, name="test authenticator", confirmed=True)
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
 @pytest.fixture
 def staff_client(client: Any, reviewer: Any) -> Any:
-    client.force_login(reviewer)
-    return client
+    return sign_in(client, reviewer)
+
+
+@pytest.fixture
+def make_staff(django_user_model: Any) -> Any:
+    """A staff account in one of the roles (removal.roles), or in none (role=None)."""
+
+    def make(role: str | None, username: str = "") -> Any:
+        user = django_user_model.objects.create_user(
+            username=username or (role or "no-role").lower().replace(" ", "-"),
+            email=f"{username or 'staff'}@privacy.example",
+            password="a long staff password",
+            is_staff=True,
+        )
+        if role:
+            user.groups.add(Group.objects.get(name=role))
+        return user
+
+    return make
+
+
+def open_personal_data(client: Any, request: RemovalRequest, reason: str = "working") -> None:
+    """Open a viewing window on the request's personal data, as staff do on its admin page."""
+    response = client.post(reverse("admin:removal_personal_data", args=[request.pk]), {"reason": reason})
+    assert response.status_code == 302, response
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from removal.deadlines import JURISDICTIONS
+from removal.permissions import PERMISSIONS
 
 
 class Right(models.TextChoices):
@@ -114,6 +115,12 @@ class RemovalRequest(models.Model):
     logged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # A large purge needs two privacy leads (PURGE_SECOND_APPROVER_FROM): the first approval waits
+    # here until a different lead approves; a changed candidate decision cancels it.
+    purge_first_approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    purge_first_approved_at = models.DateTimeField(null=True, blank=True)
 
     # Identity information we asked for: GB's clock (and, under the soft-pause policy, the EU's)
     # starts when it arrives.
@@ -146,6 +153,7 @@ class RemovalRequest(models.Model):
 
     class Meta:
         ordering = ["-received_at"]
+        permissions = PERMISSIONS
         indexes = [
             models.Index(fields=["status", "received_at"], name="removal_req_status_recv"),
             models.Index(fields=["respond_by"], name="removal_req_respond_by"),

@@ -5,11 +5,15 @@
 - `deadlines.py`: deadlines at intake, the identity clock, extensions
 - `verification.py`: proportionate identity evidence, the subject's attempts, staff decisions
 - `common.py`: actors, errors, the audit helper, mail to the subject
+- `access.py`: staff opening a request's personal data, with a reason, on the record
+- `assignment.py`: who works a request (assign, take, hand back)
 - `downstream.py`: the recipients told about erasures (GDPR Art. 19, CCPA §7022(b)(3))
 """
 
 from __future__ import annotations
 
+from removal.services.access import ViewReason, removal_request_record_personal_data_view
+from removal.services.assignment import removal_request_assign
 from removal.services.common import SUBJECT, SYSTEM, Actor, IllegalTransition, InvalidRequest, normalise_email
 from removal.services.deadlines import removal_request_extend, removal_request_record_identity_received
 from removal.services.downstream import downstream_recipient_errors, downstream_recipient_save
@@ -45,7 +49,6 @@ from removal.services.verification import (
     attempts_left,
     evidence_required,
     removal_request_decide_identity,
-    removal_request_record_headshot_view,
     removal_request_submit_identity,
     subject_ref,
 )
@@ -63,6 +66,7 @@ __all__ = [
     "InvalidRequest",
     "Move",
     "StaffIdentityFinding",
+    "ViewReason",
     "allowed_moves",
     "attempts_left",
     "blind_index",
@@ -73,6 +77,7 @@ __all__ = [
     "normalise_email",
     "removal_request_approve_purge",
     "removal_request_ask_subject",
+    "removal_request_assign",
     "removal_request_complete_opt_out",
     "removal_request_complete_purge",
     "removal_request_confirm_email",
@@ -81,8 +86,8 @@ __all__ = [
     "removal_request_deny",
     "removal_request_extend",
     "removal_request_finish_discovery",
-    "removal_request_record_headshot_view",
     "removal_request_record_identity_received",
+    "removal_request_record_personal_data_view",
     "removal_request_shred_personal_data",
     "removal_request_start_discovery",
     "removal_request_start_verification",

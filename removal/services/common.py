@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from ledger.entries import JsonValue
 from ledger.services import event_append
@@ -21,10 +22,12 @@ class Actor:
 
     kind: str  # "subject", "staff" or "system"
     id: str = ""
+    # The staff member's account, for removal.permissions; never part of what is recorded.
+    user: Any = field(default=None, compare=False, repr=False)
 
     @classmethod
     def staff(cls, user: object) -> Actor:
-        return cls(kind="staff", id=str(getattr(user, "pk", "")))
+        return cls(kind="staff", id=str(getattr(user, "pk", "")), user=user)
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.id}" if self.id else self.kind

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 
 from removal import deadlines
 from removal.models import OPEN_STATUSES, ExtensionReason, RemovalRequest
+from removal.permissions import Action, require
 from removal.reminders import reminders_plan
 from removal.services.common import (
     Actor,
@@ -60,6 +61,7 @@ def removal_request_record_identity_received(
 ) -> RemovalRequest:
     """The identity information we asked for arrived. Under UK GDPR the month starts now; under EU GDPR
     too where the soft-pause policy's conditions hold (asked within 3 working days, doubt recorded)."""
+    require(actor, Action.WORK, request)
     received_at = received_at or timezone.now()
     with transaction.atomic():
         request = RemovalRequest.objects.select_for_update().get(id=request.id)
@@ -109,6 +111,7 @@ def removal_request_extend(*, request: RemovalRequest, actor: Actor, reason: str
     Refused where no named jurisdiction allows one, once the original deadline has passed (the notice
     must reach the subject by then), or a second time.
     """
+    require(actor, Action.EXTEND, request)
     if reason not in ExtensionReason.values:
         raise InvalidRequest({"reason": [_("Choose why the request needs more time.")]})
     now = timezone.now()

@@ -21,6 +21,7 @@ from identity import selectors as identity_selectors
 from ledger.entries import JsonValue
 from removal.candidates import DiscoveryPolicy, candidates_find
 from removal.models import Candidate, RemovalRequest, Right, Status
+from removal.permissions import Action, require
 from removal.search import get_search_backend
 from removal.services.common import (
     SYSTEM,
@@ -143,6 +144,7 @@ def candidates_decide(
     Only while the request awaits review. Each changed decision is one audit event; returns how many
     candidates changed.
     """
+    require(actor, Action.WORK, request)
     allowed = {Candidate.Decision.CONFIRMED, Candidate.Decision.REJECTED, Candidate.Decision.PENDING}
     if any(decision not in allowed for decision in decisions.values()):
         raise InvalidRequest({"decision": [_("Choose confirm or reject for each candidate.")]})
@@ -178,4 +180,10 @@ def candidates_decide(
                 actor=actor,
                 details={"decision": decision, "candidates": decided},
             )
+        if changed and locked.purge_first_approver_id is not None:
+            # The first approval was for other decisions: the purge needs two approvals afresh.
+            RemovalRequest.objects.filter(id=locked.id).update(
+                purge_first_approver=None, purge_first_approved_at=None
+            )
+            audit_request_event(locked.id, "purge_first_approval_cancelled", actor=actor)
     return changed

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from ledger.services import event_append
 from removal.models import DownstreamRecipient
+from removal.permissions import Action, require
 from removal.selectors import RECIPIENT_TABLE
 from removal.services.common import Actor, InvalidRequest
 from vault.services import data_key_create, sealer_for
@@ -72,6 +73,7 @@ def downstream_recipient_save(
 
     Every change is audited with the fields that changed, never the secret or the destination itself.
     """
+    require(actor, Action.MANAGE_TARGETS)
     secret = secret.strip()
     errors = downstream_recipient_errors(recipient=recipient, secret=secret)
     if errors:

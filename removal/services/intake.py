@@ -26,6 +26,7 @@ from removal.models import (
     Status,
     StatusLink,
 )
+from removal.permissions import Action, require
 from removal.reminders import reminders_plan
 from removal.selectors import REQUEST_TABLE, hash_status_token
 from removal.services.common import (
@@ -125,6 +126,7 @@ def removal_request_create(
     address already has a request with us. A duplicate's `suppression_consent` is ignored: the
     subject changes it on their status page, where they are known to be the subject.
     """
+    require(actor, Action.LOG_REQUEST)
     codes = sorted(set(jurisdictions))
     errors = _validate_intake(
         name=name, email=email, right=right, jurisdictions=codes, channel=channel, received_at=received_at

@@ -40,6 +40,7 @@ from removal.models import (
     Status,
     SubjectAsk,
 )
+from removal.permissions import MOVE_ACTIONS, Action, require
 from removal.reminders import reminders_cancel
 from removal.selectors import REQUEST_TABLE
 from removal.services.common import (
@@ -109,6 +110,8 @@ def _transition(
     extra_fields: dict[str, object] | None = None,
 ) -> RemovalRequest:
     move = MOVES[move_name]
+    if move_name in MOVE_ACTIONS:
+        require(actor, MOVE_ACTIONS[move_name], request)
     now = timezone.now()
     details_from = request.status
     with transaction.atomic():
@@ -268,6 +271,7 @@ def removal_request_shred_personal_data(*, request: RemovalRequest, actor: Actor
     once the master key that wrapped the key is retired. Only closed requests: an open one still needs
     its subject's address. Returns False if it was shredded already.
     """
+    require(actor, Action.ERASE, request)
     if request.status not in CLOSED_STATUSES:
         raise IllegalTransition(
             reference=request.reference, move="shred_personal_data", status=request.status
@@ -317,6 +321,8 @@ def removal_request_transition(
     Moves the service makes itself (discovery, completion) are refused: a purge is complete when its
     jobs say so, not when someone presses a button.
     """
+    if move in MOVE_ACTIONS:  # the role first: a refused move says so before any input is checked
+        require(actor, MOVE_ACTIONS[move], request)
     if move in MOVES and MOVES[move].by_system:
         raise InvalidRequest(
             {"move": [_("The service makes this move itself (%(move)s).") % {"move": MOVES[move].label}]}

@@ -31,6 +31,7 @@ from django.utils.translation import gettext as _
 
 from notifications.services import message_create
 from removal.models import Candidate, PurgeJob, RemovalRequest, Status
+from removal.permissions import Action, require
 from removal.receipts import deletion_receipt_issue
 from removal.reminders import request_admin_url
 from removal.selectors import removal_request_receipt
@@ -67,9 +68,19 @@ def _lease() -> timedelta:
     return timedelta(seconds=settings.PURGE_LEASE_SECONDS)
 
 
+def second_approver_needed(*, confirmed_photos: int) -> bool:
+    return confirmed_photos >= settings.PURGE_SECOND_APPROVER_FROM
+
+
 def purge_approve(*, request: RemovalRequest, actor: Actor) -> list[PurgeJob]:
     """Staff approve the purge once every candidate is decided: the request moves to `purging` and
-    one job per target is created in the same transaction, then woken after commit."""
+    one job per target is created in the same transaction, then woken after commit.
+
+    A purge of PURGE_SECOND_APPROVER_FROM confirmed photos or more needs two different approvers:
+    the first approval is recorded (an audit event, no jobs, an empty list returned) and the second
+    one, by someone else, starts the purge.
+    """
+    require(actor, Action.APPROVE_PURGE, request)
     with transaction.atomic():
         locked = RemovalRequest.objects.select_for_update().select_related("data_key").get(id=request.id)
         if locked.status != Status.AWAITING_REVIEW:
@@ -83,6 +94,25 @@ def purge_approve(*, request: RemovalRequest, actor: Actor) -> list[PurgeJob]:
                     ]
                 }
             )
+        confirmed = Candidate.objects.filter(request=locked, decision=Candidate.Decision.CONFIRMED).count()
+        if second_approver_needed(confirmed_photos=confirmed):
+            approver = actor.user.pk if actor.user is not None else None
+            if locked.purge_first_approver_id is None:
+                RemovalRequest.objects.filter(id=locked.id).update(
+                    purge_first_approver_id=approver, purge_first_approved_at=timezone.now()
+                )
+                audit_request_event(
+                    locked.id, "purge_first_approval", actor=actor, details={"photos": confirmed}
+                )
+                return []
+            if locked.purge_first_approver_id == approver:
+                raise InvalidRequest(
+                    {
+                        "approve": [
+                            _("You approved this purge already: a second privacy lead must approve it.")
+                        ]
+                    }
+                )
         # With the subject's consent, their minimised suppression template is made from the headshot
         # here, in the approving transaction, before the purge destroys the headshot.
         suppression_entry_create(request=locked)
@@ -373,6 +403,7 @@ def _complete_if_all_done(*, request_id: uuid.UUID) -> bool:
 
 def purge_job_retry(*, job: PurgeJob, actor: Actor) -> bool:
     """Staff give a failed job another round of attempts (after fixing storage, a recipient...)."""
+    require(actor, Action.WORK, job.request)
     with transaction.atomic():
         updated = PurgeJob.objects.filter(id=job.id, status=PurgeJob.Status.FAILED).update(
             status=PurgeJob.Status.PENDING,

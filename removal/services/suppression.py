@@ -24,6 +24,7 @@ from identity import selectors as identity_selectors
 from ledger.services import event_append
 from removal.models import OPEN_STATUSES, RemovalRequest, Right, Status, SuppressionEntry, SuppressionKey
 from removal.models.suppression import TEMPLATE_BYTES, TEMPLATE_DTYPE
+from removal.permissions import Action, require
 from removal.services.common import (
     SUBJECT,
     SYSTEM,
@@ -159,6 +160,7 @@ def suppression_withdraw(*, request: RemovalRequest, actor: Actor = SUBJECT) -> 
 
 def suppression_entry_delete(*, entry: SuppressionEntry, actor: Actor) -> bool:
     """Staff delete one entry (admin). Audited against the entry's id: staff never see the request."""
+    require(actor, Action.DELETE_SUPPRESSION)
     with transaction.atomic():
         deleted, _ = SuppressionEntry.objects.filter(id=entry.id).delete()
         if deleted:

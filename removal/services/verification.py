@@ -29,6 +29,7 @@ from identity.decision import Reason
 from identity.errors import VerificationInputError
 from identity.models import VerificationRecord
 from removal.models import DenialBasis, RemovalRequest, Right, Status, SubjectAsk
+from removal.permissions import Action, require
 from removal.selectors import removal_request_pii
 from removal.services.common import Actor, IllegalTransition, InvalidRequest, audit_request_event, subject_ref
 from removal.services.lifecycle import (
@@ -177,9 +178,11 @@ def removal_request_decide_identity(*, request: RemovalRequest, actor: Actor, fi
     """
     if finding not in StaffIdentityFinding.values:
         raise InvalidRequest({"finding": [_("Choose what the review found.")]})
+    verified = finding in _FINDINGS_THAT_VERIFY
+    # A finding that does not verify denies the request: a denial is the lead's to decide.
+    require(actor, Action.WORK if verified else Action.DENY, request)
     if request.status != Status.VERIFYING:
         raise IllegalTransition(reference=request.reference, move="decide_identity", status=request.status)
-    verified = finding in _FINDINGS_THAT_VERIFY
     with transaction.atomic():
         record = identity_services.verification_record_create(
             subject_ref=subject_ref(request),
@@ -201,9 +204,3 @@ def removal_request_decide_identity(*, request: RemovalRequest, actor: Actor, fi
                 request=request, actor=actor, method=VerificationRecord.Method.STAFF_REVIEW
             )
         return removal_request_deny(request=request, actor=actor, basis=DenialBasis.IDENTITY_NOT_VERIFIED)
-
-
-def removal_request_record_headshot_view(*, request: RemovalRequest, actor: Actor) -> None:
-    """Who looked at the subject's face, and when: staff access to the probe is on the record."""
-    with transaction.atomic():
-        audit_request_event(request.id, "headshot_viewed", actor=actor)

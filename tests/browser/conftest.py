@@ -85,3 +85,31 @@ def desktop_page(browser: Browser) -> Iterator[Page]:
 
 def screenshot(page: Page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def totp_code(device: Any) -> str:
+    """The code an authenticator app shows now for this device."""
+    import time
+
+    from django_otp.oath import TOTP
+
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time()
+    return f"{totp.token():0{device.digits}d}"
+
+
+def staff_sign_in(page: Page, site: str, user: Any, password: str, *, next_path: str = "/staff/") -> None:
+    """Sign in through the real pages: password, then a code from the user's authenticator (one is
+    set up for them first if they have none)."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or TOTPDevice.objects.create(
+        user=user, name="phone", confirmed=True
+    )
+    page.goto(f"{site}/staff/login/?next={next_path}")
+    page.get_by_label("Username").fill(user.get_username())
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_label("Code").fill(totp_code(device))
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{site}{next_path}")

@@ -13,7 +13,7 @@ from removal.selectors import hash_status_token
 from removal.services.common import SYSTEM
 from removal.services.discovery import candidates_decide, removal_request_discover
 from removal.services.purge import purge_approve
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, staff_sign_in
 from tests.support.gallery import Gallery
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -27,25 +27,24 @@ def test_a_reviewer_confirms_the_subjects_photos_and_approves_the_purge(
     verified_request: RemovalRequest,
     django_user_model: Any,
 ) -> None:
-    django_user_model.objects.create_superuser("rita", "rita@privacy.example", PASSWORD)
+    rita = django_user_model.objects.create_superuser("rita", "rita@privacy.example", PASSWORD)
     removal_request_discover(request_id=verified_request.id)
     # One candidate is flagged, as if it sat in someone else's cluster: the page must say so.
     flagged = Candidate.objects.filter(request=verified_request).order_by("-distance").first()
     assert flagged is not None
     Candidate.objects.filter(id=flagged.id).update(lookalike=True, lookalike_distance=0.12)
     page = desktop_page
-    page.goto(f"{site}/staff-admin/")
-    page.get_by_label("Username").fill("rita")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    staff_sign_in(page, site, rita, PASSWORD, next_path="/staff-admin/")
 
     page.goto(f"{site}/staff-admin/removal/removalrequest/{verified_request.id}/change/")
     page.get_by_role("link", name="Review candidates and approve the purge").click()
     undecided = "5 candidate faces: 0 the subject, 0 someone else, 5 not decided"
     expect(page.get_by_text(undecided)).to_be_visible()
     expect(page.get_by_text("1 flagged as look-alike")).to_be_visible()
+    # The photos stay hidden until the reviewer says why they look (one audit event for the visit).
+    page.get_by_role("button", name="Show the photos").click()
     expect(page.get_by_text("Look-alike: 0.120 from other faces")).to_be_visible()
-    headshot = page.get_by_alt_text("The subject's headshot (this view is recorded in the audit trail)")
+    headshot = page.get_by_alt_text("The subject's headshot")
     expect(headshot).to_be_visible()
     # The thumbnails load lazily: bring the first into view and wait until it has decoded.
     first_thumbnail = page.locator(".candidate img").first
@@ -67,6 +66,10 @@ def test_a_reviewer_confirms_the_subjects_photos_and_approves_the_purge(
     screenshot(page, "review-2-decided")
 
     page.get_by_role("button", name="Approve the purge").click()
+    # Irreversible: the browser will not send it before the confirmation is ticked.
+    expect(page.get_by_text("purge approved")).to_have_count(0)
+    page.get_by_label("I have checked the 5 confirmed photos").check()
+    page.get_by_role("button", name="Approve the purge").click()
     expect(page.get_by_text("purge approved")).to_be_visible()
     expect(page.get_by_text("Status: Completed")).to_be_visible()
     expect(page.get_by_role("cell", name="photo_files")).to_be_visible()
@@ -78,7 +81,7 @@ def test_a_reviewer_confirms_the_subjects_photos_and_approves_the_purge(
     events = AuditEvent.objects.filter(object_id=str(verified_request.id))
     actions = list(events.values_list("action", flat=True))
     assert actions.count("request.candidates_decided") == 2
-    assert "request.headshot_viewed" in actions and "request.approve_purge" in actions
+    assert actions.count("request.personal_data_viewed") == 1 and "request.approve_purge" in actions
 
 
 def test_the_subject_sees_the_receipt_on_a_phone_and_checks_it(

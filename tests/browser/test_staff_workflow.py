@@ -9,18 +9,11 @@ from playwright.sync_api import Page, expect
 
 from ledger.models import AuditEvent
 from removal.models import RemovalRequest, Status
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, staff_sign_in
 from tests.conftest import SUBJECT_EMAIL
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "a long reviewer password"
-
-
-def _log_in(page: Page, site: str, username: str) -> None:
-    page.goto(f"{site}/staff-admin/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
 
 
 def test_a_reviewer_finds_a_request_and_moves_it_along(
@@ -30,7 +23,7 @@ def test_a_reviewer_finds_a_request_and_moves_it_along(
     request = make_request(jurisdictions=["US-CA"]).request
     make_request(email="someone.else@example.org", jurisdictions=["EU"])
     page = desktop_page
-    _log_in(page, site, "rita")
+    staff_sign_in(page, site, reviewer, PASSWORD, next_path="/staff-admin/")
 
     page.get_by_role("link", name="Removal requests").last.click()
     page.get_by_role("link", name="California (CCPA)").click()
@@ -38,6 +31,9 @@ def test_a_reviewer_finds_a_request_and_moves_it_along(
     screenshot(page, "staff-1-list-filtered")
 
     page.get_by_role("link", name=request.reference).click()
+    expect(page.get_by_text(SUBJECT_EMAIL)).to_have_count(0)  # hidden until a reason is given
+    page.get_by_label("Reason").select_option("working")
+    page.get_by_role("button", name="Show personal data").click()
     expect(page.get_by_text(SUBJECT_EMAIL)).to_be_visible()  # staff see who asked
     expect(page.get_by_text("Response due: end of")).to_be_visible()
     screenshot(page, "staff-2-request")
@@ -61,6 +57,7 @@ def test_a_reviewer_finds_a_request_and_moves_it_along(
     actions = list(AuditEvent.objects.filter(object_id=str(request.id)).values_list("action", "actor"))
     assert actions == [
         ("request.received", "subject"),
+        ("request.personal_data_viewed", f"staff:{reviewer.pk}"),
         ("request.start_verification", f"staff:{reviewer.pk}"),
         ("request.deny", f"staff:{reviewer.pk}"),
     ]

@@ -7,12 +7,14 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from ledger.entries import leaf_content
 from ledger.models import AuditEvent
 from ledger.services import ledger_sequence
 from notifications.models import Message
 from removal import services
 from removal.models import RemovalRequest, Status
 from removal.services.discovery import removal_request_discover
+from tests.conftest import open_personal_data, sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +26,7 @@ def test_admin_lives_at_the_configured_path(client: Any) -> None:
 
 
 def test_outsider_cannot_open_the_request_list(client: Any, outsider: Any) -> None:
-    client.force_login(outsider)
+    sign_in(client, outsider)
     response = client.get(reverse("admin:removal_removalrequest_changelist"))
     assert response.status_code == 302
 
@@ -66,10 +68,20 @@ def test_staff_find_a_request_by_exact_email_without_it_being_stored_in_clear(
 def test_detail_page_shows_the_subject_and_only_the_allowed_moves(
     staff_client: Any, removal_request: Any
 ) -> None:
-    html = staff_client.get(
-        reverse("admin:removal_removalrequest_change", args=[removal_request.id])
-    ).content.decode()
-    assert "zoe.quintero@example.org" in html and "request.received" in html
+    change = reverse("admin:removal_removalrequest_change", args=[removal_request.id])
+    html = staff_client.get(change).content.decode()
+    # The subject's data stays hidden until the staff member says why they need it.
+    assert "zoe.quintero" not in html and "Zoe" not in html and "Show personal data" in html
+    assert "request.received" in html
+    open_personal_data(staff_client, removal_request, reason="subject_contact")
+    html = staff_client.get(change).content.decode()
+    staff_client.get(change)
+    assert "zoe.quintero@example.org" in html
+    viewed = AuditEvent.objects.filter(
+        action="request.personal_data_viewed", object_id=str(removal_request.id)
+    )
+    # Once, however many pages load inside the window.
+    assert [leaf_content(event.payload).details for event in viewed] == [{"reason": "subject_contact"}]
     for move in ("start_verification", "ask_subject", "deny", "withdraw"):
         assert reverse("admin:removal_move", args=[removal_request.id, move]) in html
     assert reverse("admin:removal_move", args=[removal_request.id, "approve_purge"]) not in html
@@ -148,18 +160,19 @@ def test_staff_cannot_delete_requests_or_audit_events(staff_client: Any, removal
         ).status_code
         == 403
     )
-    event = AuditEvent.objects.get()
+    event = AuditEvent.objects.get(object_type="removal_request")
     assert staff_client.post(reverse("admin:ledger_auditevent_delete", args=[event.pk])).status_code == 403
 
 
 def test_staff_verify_the_log_from_the_admin(staff_client: Any, removal_request: Any) -> None:
     response = staff_client.get(reverse("admin:ledger_verify"), follow=True)
-    assert "Log intact: 0 entries under 0 signed checkpoint(s), 1 waiting to be sequenced" in (
+    # The request's "received" event and the staff member's sign-in.
+    assert "Log intact: 0 entries under 0 signed checkpoint(s), 2 waiting to be sequenced" in (
         response.content.decode()
     )
     ledger_sequence()
     response = staff_client.get(reverse("admin:ledger_verify"), follow=True)
-    assert "Log intact: 1 entries under 1 signed checkpoint(s), 0 waiting" in response.content.decode()
+    assert "Log intact: 2 entries under 1 signed checkpoint(s), 0 waiting" in response.content.decode()
 
 
 def test_outbox_admin_shows_delivery_but_not_content(staff_client: Any, removal_request: Any) -> None:
@@ -181,7 +194,10 @@ def test_staff_erase_a_closed_requests_personal_data(staff_client: Any, removal_
     assert shred in staff_client.get(change).content.decode()
     assert "data key: the name, address" in staff_client.get(shred).content.decode()
     html = staff_client.post(shred, follow=True).content.decode()
-    assert "erase personal data done" in html and "(erased)" in html and "zoe.quintero" not in html
+    assert "erase personal data done" in html
+    open_personal_data(staff_client, removal_request)
+    html = staff_client.get(change).content.decode()
+    assert "(erased)" in html and "zoe.quintero" not in html
 
 
 def test_queue_filters_overdue_and_due_soon(staff_client: Any, make_request: Any) -> None:
@@ -250,17 +266,32 @@ def test_staff_record_identity_received(staff_client: Any, make_request: Any, re
     assert request.identity_received_at is not None
 
 
-def test_the_purge_progress_page_does_not_show_or_record_views_of_the_headshot(
+def test_the_headshot_is_shown_inside_a_viewing_window_recorded_once_and_not_while_purging(
     staff_client: Any, gallery: Any, verified_request: RemovalRequest
 ) -> None:
     removal_request_discover(request_id=verified_request.id)
     url = reverse("admin:removal_review", args=[verified_request.id])
-    assert (
-        reverse("admin:removal_headshot", args=[verified_request.id])
-        in staff_client.get(url).content.decode()
-    )
+    headshot = reverse("admin:removal_headshot", args=[verified_request.id])
+    assert headshot not in staff_client.get(url).content.decode()  # hidden until opened with a reason
+    assert staff_client.get(headshot).status_code == 403
+    open_personal_data(staff_client, verified_request, reason="candidate_review")
+    assert headshot in staff_client.get(url).content.decode()
+    assert staff_client.get(headshot).status_code == 200 and staff_client.get(headshot).status_code == 200
 
     RemovalRequest.objects.filter(id=verified_request.id).update(status=Status.PURGING)
     page = staff_client.get(url).content.decode()
-    assert reverse("admin:removal_headshot", args=[verified_request.id]) not in page
-    assert not AuditEvent.objects.filter(action="request.headshot_viewed").exists()
+    assert headshot not in page
+    # One viewing window, one event: the page and image loads inside it record nothing more.
+    assert AuditEvent.objects.filter(action="request.personal_data_viewed").count() == 1
+
+
+def test_the_audit_list_names_the_staff_member_and_the_request(
+    staff_client: Any, removal_request: RemovalRequest, reviewer: Any
+) -> None:
+    """The finding: the list showed `staff:1` and the request's uuid, not a name and the reference."""
+    services.removal_request_transition(
+        request=removal_request, move="start_verification", actor=services.Actor.staff(reviewer)
+    )
+    html = staff_client.get(reverse("admin:ledger_auditevent_changelist")).content.decode()
+    assert f"rita.reviewer (staff:{reviewer.pk})" in html
+    assert f"{removal_request.reference} ({removal_request.id})" in html

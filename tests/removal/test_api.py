@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from ledger.models import AuditEvent
 from removal.models import Candidate, RemovalRequest, Status
 from removal.services.discovery import removal_request_discover
-from tests.conftest import SUBJECT_EMAIL, SUBJECT_NAME
+from tests.conftest import SUBJECT_EMAIL, SUBJECT_NAME, sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +24,7 @@ def api() -> APIClient:
 @pytest.fixture
 def staff_api(reviewer: Any) -> APIClient:
     client = APIClient()
-    client.force_authenticate(reviewer)
+    sign_in(client, reviewer)  # a session with the second factor, as the staff sign-in leaves one
     return client
 
 
@@ -166,7 +166,7 @@ def test_staff_list_and_decide_candidates_then_approve_and_follow_the_jobs(
     client: Any, reviewer: Any, gallery: Any, verified_request: RemovalRequest
 ) -> None:
     removal_request_discover(request_id=verified_request.id)
-    client.force_login(reviewer)
+    sign_in(client, reviewer)
     url = reverse("removal:api_staff_candidates", args=[verified_request.id])
 
     listed = client.get(url).json()
@@ -210,7 +210,7 @@ def test_bad_candidate_decisions_are_refused_and_change_nothing(
     client: Any, reviewer: Any, gallery: Any, verified_request: RemovalRequest, body: dict[str, Any]
 ) -> None:
     removal_request_discover(request_id=verified_request.id)
-    client.force_login(reviewer)
+    sign_in(client, reviewer)
     response = client.post(
         reverse("removal:api_staff_candidates", args=[verified_request.id]),
         body,
@@ -223,5 +223,5 @@ def test_bad_candidate_decisions_are_refused_and_change_nothing(
 def test_outsiders_cannot_see_candidates(
     client: Any, outsider: Any, verified_request: RemovalRequest
 ) -> None:
-    client.force_login(outsider)
+    sign_in(client, outsider)
     assert client.get(reverse("removal:api_staff_candidates", args=[verified_request.id])).status_code == 403

@@ -17,9 +17,11 @@ from PIL import Image
 
 from identity.models import HeadshotProbe, VerificationRecord
 from identity.selectors import headshot_probe_embedding, headshot_probe_image
+from ledger.entries import leaf_content
 from ledger.models import AuditEvent
 from removal import services
 from removal.models import RemovalRequest, Status
+from tests.conftest import open_personal_data
 from tests.identity.test_images import GPS_IFD, png_declaring
 
 pytestmark = pytest.mark.django_db
@@ -217,10 +219,14 @@ def test_staff_see_the_derived_facts_and_the_headshot_and_decide_an_inconclusive
     html = staff_client.get(change).content.decode()
     assert "Headshot and confirmed e-mail" in html and "no issues" in html
     headshot_url = reverse("admin:removal_headshot", args=[request.id])
+    assert headshot_url not in html
+    open_personal_data(staff_client, request, reason="identity_review")
+    html = staff_client.get(change).content.decode()
     assert headshot_url in html
     image = staff_client.get(headshot_url)
     assert image["Content-Type"] == "image/jpeg" and "no-store" in image["Cache-Control"]
-    assert AuditEvent.objects.filter(action="request.headshot_viewed", actor=f"staff:{reviewer.pk}").exists()
+    viewed = AuditEvent.objects.get(action="request.personal_data_viewed", actor=f"staff:{reviewer.pk}")
+    assert leaf_content(viewed.payload).details == {"reason": "identity_review"}
     assert Client().get(headshot_url).status_code == 302  # the public never sees it
 
     decide = reverse("admin:removal_move", args=[request.id, "decide_identity"])

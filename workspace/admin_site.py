@@ -1,0 +1,15 @@
+"""The admin site behind the second factor: django-otp's OTPAdminSite, signed in through the staff
+login (password, then a second factor) instead of a login form of its own."""
+
+from __future__ import annotations
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django_otp.admin import OTPAdminSite
+
+
+class StaffAdminSite(OTPAdminSite):
+    def login(self, request: HttpRequest, extra_context: dict[str, object] | None = None) -> HttpResponse:
+        target = request.GET.get("next") or reverse("admin:index", current_app=self.name)
+        return redirect_to_login(target, login_url=reverse("workspace:login"))

@@ -1,0 +1,49 @@
+"""Workspace pages. The queue, request page, bulk actions and dashboard grow here; each view calls
+removal's services and selectors, and is behind `staff_page`."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from workspace import factors
+from workspace.access import staff_page
+
+
+@staff_page
+def home_view(request: HttpRequest) -> HttpResponse:
+    groups = list(request.user.groups.values_list("name", flat=True))
+    return render(request, "workspace/home.html", {"roles": groups})
+
+
+@staff_page
+def account_view(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    context = {
+        "authenticators": factors.authenticators(user),
+        "recovery_codes_left": factors.recovery_codes_left(user),
+    }
+    return render(request, "workspace/account.html", context)
+
+
+@require_POST
+@staff_page
+def recovery_codes_view(request: HttpRequest) -> HttpResponse:
+    codes = factors.recovery_codes_regenerate(user=request.user)
+    return render(
+        request, "workspace/recovery_codes.html", {"codes": codes, "next": reverse("workspace:account")}
+    )
+
+
+@require_POST
+@staff_page
+def authenticator_remove_view(request: HttpRequest, device_id: int) -> HttpResponse:
+    if factors.authenticator_remove(user=request.user, device_id=device_id):
+        messages.success(request, _("The authenticator was removed."))
+    else:
+        messages.error(request, _("Your only authenticator cannot be removed: add another one first."))
+    return HttpResponseRedirect(reverse("workspace:account"))
