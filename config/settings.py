@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from celery.schedules import crontab
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "django_otp_webauthn",
     "axes",
     "vault",
     "ledger",
@@ -411,6 +413,15 @@ AXES_CLIENT_IP_CALLABLE = "config.client_ip.client_ip"
 AXES_LOCKOUT_TEMPLATE = "workspace/locked_out.html"
 AXES_VERBOSE = False  # its log lines name the username and address: no personal data in logs
 OTP_TOTP_ISSUER = env.str("STAFF_OTP_ISSUER", default="Removal requests")
+# Passkeys (django-otp-webauthn) as the second factor, beside authenticator apps: bound to this
+# site's domain (the relying party) and accepted only from these origins. Never for a password-less
+# sign-in: the password comes first.
+OTP_WEBAUTHN_RP_ID = env.str(
+    "STAFF_WEBAUTHN_RP_ID", default=urlsplit(PUBLIC_BASE_URL).hostname or "localhost"
+)
+OTP_WEBAUTHN_RP_NAME = OTP_TOTP_ISSUER
+OTP_WEBAUTHN_ALLOWED_ORIGINS = env.list("STAFF_WEBAUTHN_ORIGINS", default=[PUBLIC_BASE_URL])
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
 
 # --- Staff: roles and their limits (docs/staff-roles.md) -------------------------------------------
 # A viewing window on one request's personal data (opened with a reason, one audit event) lasts this

@@ -10,6 +10,8 @@ admin.site.site_title = "Removal requests"
 
 urlpatterns = [
     path(settings.ADMIN_URL_PATH, admin.site.urls),
+    # Passkeys' ceremonies, under the namespace django-otp-webauthn's scripts reverse ("otp_webauthn").
+    path(f"{settings.STAFF_URL_PATH}passkeys/", include("workspace.passkeys")),
     path(settings.STAFF_URL_PATH, include("workspace.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

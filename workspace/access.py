@@ -10,6 +10,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.http import urlencode
 
 from workspace import factors
 
@@ -35,7 +36,7 @@ def staff_page(view: View) -> View:
             raise PermissionDenied
         if not is_verified(user):
             step = "workspace:second_factor" if factors.has_second_factor(user) else "workspace:enrol"
-            return HttpResponseRedirect(f"{reverse(step)}?next={request.get_full_path()}")
+            return HttpResponseRedirect(f"{reverse(step)}?{urlencode({'next': request.get_full_path()})}")
         return view(request, *args, **kwargs)
 
     return door

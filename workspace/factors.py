@@ -8,6 +8,7 @@ from django.db import transaction
 from django_otp import devices_for_user, user_has_device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 from workspace.security_events import account_event
 
@@ -17,6 +18,10 @@ RECOVERY_DEVICE_NAME = "recovery codes"
 
 def has_second_factor(user: Any) -> bool:
     return bool(user_has_device(user, confirmed=True))
+
+
+def has_passkey(user: Any) -> bool:
+    return WebAuthnCredential.objects.filter(user=user, confirmed=True).exists()
 
 
 def totp_pending(user: Any) -> TOTPDevice:
@@ -43,10 +48,13 @@ def totp_confirm(*, user: Any, device: TOTPDevice, token: str) -> list[str] | No
     return codes
 
 
-def recovery_codes_regenerate(*, user: Any) -> list[str]:
+def recovery_codes_regenerate(*, user: Any, record: bool = True) -> list[str]:
+    """Ten new codes; the old ones stop working. `record` False when they come with a first factor
+    (its "factor_enrolled" event says so)."""
     with transaction.atomic():
         codes = _recovery_codes_replace(user)
-        account_event("recovery_codes_regenerated", user=user)
+        if record:
+            account_event("recovery_codes_regenerated", user=user)
     return codes
 
 
@@ -63,20 +71,23 @@ def _recovery_codes_replace(user: Any) -> list[str]:
 
 
 def factor_kind(device: Any) -> str:
-    return "recovery_code" if isinstance(device, StaticDevice) else "totp"
+    if isinstance(device, StaticDevice):
+        return "recovery_code"
+    return "passkey" if isinstance(device, WebAuthnCredential) else "totp"
 
 
 def authenticators(user: Any) -> list[Any]:
+    """Passkeys and authenticator apps (not the recovery codes)."""
     return [d for d in devices_for_user(user, confirmed=True) if not isinstance(d, StaticDevice)]
 
 
-def authenticator_remove(*, user: Any, device_id: int) -> bool:
-    """Remove one authenticator; never the last one (the account would have no second factor)."""
-    devices = authenticators(user)
-    if len(devices) <= 1:
+def authenticator_remove(*, user: Any, persistent_id: str) -> bool:
+    """Remove one passkey or app; never the last one (the account would have no second factor)."""
+    devices = {device.persistent_id: device for device in authenticators(user)}
+    if len(devices) <= 1 or persistent_id not in devices:
         return False
     with transaction.atomic():
-        deleted, _ = TOTPDevice.objects.filter(user=user, id=device_id, confirmed=True).delete()
-        if deleted:
-            account_event("factor_removed", user=user, factor="totp")
-    return bool(deleted)
+        device = devices[persistent_id]
+        device.delete()
+        account_event("factor_removed", user=user, factor=factor_kind(device))
+    return True

@@ -16,7 +16,7 @@ from django.contrib.auth.signals import user_login_failed
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
@@ -29,7 +29,7 @@ from workspace.forms import EnrolForm, StaffLoginForm, TokenForm
 from workspace.security_events import account_event
 
 
-def _next(request: HttpRequest) -> str:
+def safe_next(request: HttpRequest) -> str:
     """Where to go after signing in: a path on this site, never another site (open redirect)."""
     target = request.POST.get("next") or request.GET.get("next") or ""
     if target and url_has_allowed_host_and_scheme(
@@ -40,7 +40,7 @@ def _next(request: HttpRequest) -> str:
 
 
 def _with_next(name: str, request: HttpRequest) -> str:
-    return f"{reverse(name)}?next={_next(request)}"
+    return f"{reverse(name)}?{urlencode({'next': safe_next(request)})}"
 
 
 @sensitive_post_parameters("password")
@@ -48,14 +48,14 @@ def _with_next(name: str, request: HttpRequest) -> str:
 @never_cache
 def login_view(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated and is_verified(request.user):
-        return HttpResponseRedirect(_next(request))
+        return HttpResponseRedirect(safe_next(request))
     form = StaffLoginForm(request, data=request.POST or None)
     if request.method == "POST" and form.is_valid():
         auth_login(request, form.get_user())
         request.session["staff.started"] = time.time()
         step = "workspace:second_factor" if factors.has_second_factor(form.get_user()) else "workspace:enrol"
         return HttpResponseRedirect(_with_next(step, request))
-    return render(request, "workspace/login.html", {"form": form, "next": _next(request)})
+    return render(request, "workspace/login.html", {"form": form, "next": safe_next(request)})
 
 
 def _signed_in_unverified(request: HttpRequest) -> bool:
@@ -70,7 +70,7 @@ def second_factor_view(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(_with_next("workspace:login", request))
     user = request.user
     if is_verified(user):
-        return HttpResponseRedirect(_next(request))
+        return HttpResponseRedirect(safe_next(request))
     if not factors.has_second_factor(user):
         return HttpResponseRedirect(_with_next("workspace:enrol", request))
     form = TokenForm(request.POST or None)
@@ -85,7 +85,7 @@ def second_factor_view(request: HttpRequest) -> HttpResponse:
                     request,
                     _("You used a recovery code: %(left)d left. Make new ones soon.") % {"left": left},
                 )
-            return HttpResponseRedirect(_next(request))
+            return HttpResponseRedirect(safe_next(request))
         # A wrong code counts towards the same lockout as a wrong password.
         credentials = {"username": user.get_username(), "step": "second_factor"}
         user_login_failed.send(sender=__name__, credentials=credentials, request=request)
@@ -93,7 +93,8 @@ def second_factor_view(request: HttpRequest) -> HttpResponse:
             logout(request)
             return render(request, "workspace/locked_out.html", status=429)
         form.add_error("token", _("That code is not right, or it was used already. Try the current one."))
-    return render(request, "workspace/second_factor.html", {"form": form, "next": _next(request)})
+    context = {"form": form, "next": safe_next(request), "has_passkey": factors.has_passkey(user)}
+    return render(request, "workspace/second_factor.html", context)
 
 
 @sensitive_post_parameters("token")
@@ -115,14 +116,16 @@ def enrol_view(request: HttpRequest) -> HttpResponse:
         if codes is not None:
             django_otp.login(request, device)
             account_event("logged_in", user=user, factor="totp")
-            return render(request, "workspace/recovery_codes.html", {"codes": codes, "next": _next(request)})
+            return render(
+                request, "workspace/recovery_codes.html", {"codes": codes, "next": safe_next(request)}
+            )
         form.add_error(
             "token", _("That code does not match. Check the app's clock and type the current code.")
         )
     uri = factors.totp_provisioning_uri(device)
     context = {
         "form": form,
-        "next": _next(request),
+        "next": safe_next(request),
         "qr_svg": segno.make(uri, error="m").svg_inline(
             scale=5, title=_("QR code for your authenticator app")
         ),

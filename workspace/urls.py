@@ -14,9 +14,6 @@ urlpatterns = [
     path("logout/", login_views.logout_view, name="logout"),
     path("account/", views.account_view, name="account"),
     path("account/recovery-codes/", views.recovery_codes_view, name="recovery_codes"),
-    path(
-        "account/authenticators/<int:device_id>/remove/",
-        views.authenticator_remove_view,
-        name="authenticator_remove",
-    ),
+    path("account/authenticators/remove/", views.authenticator_remove_view, name="authenticator_remove"),
+    path("login/passkey-added/", views.passkey_added_view, name="passkey_added"),
 ]

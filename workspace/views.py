@@ -12,6 +12,8 @@ from django.views.decorators.http import require_POST
 
 from workspace import factors
 from workspace.access import staff_page
+from workspace.login_views import safe_next
+from workspace.passkeys import NEW_RECOVERY_CODES
 
 
 @staff_page
@@ -39,10 +41,21 @@ def recovery_codes_view(request: HttpRequest) -> HttpResponse:
     )
 
 
+@staff_page
+def passkey_added_view(request: HttpRequest) -> HttpResponse:
+    """After a passkey was created: its recovery codes, once, if it was the account's first factor."""
+    codes = request.session.pop(NEW_RECOVERY_CODES, None)
+    next_url = safe_next(request)
+    if not codes:
+        messages.success(request, _("Your passkey is ready."))
+        return HttpResponseRedirect(next_url)
+    return render(request, "workspace/recovery_codes.html", {"codes": codes, "next": next_url})
+
+
 @require_POST
 @staff_page
-def authenticator_remove_view(request: HttpRequest, device_id: int) -> HttpResponse:
-    if factors.authenticator_remove(user=request.user, device_id=device_id):
+def authenticator_remove_view(request: HttpRequest) -> HttpResponse:
+    if factors.authenticator_remove(user=request.user, persistent_id=request.POST.get("device", "")):
         messages.success(request, _("The authenticator was removed."))
     else:
         messages.error(request, _("Your only authenticator cannot be removed: add another one first."))

@@ -74,7 +74,7 @@ def test_a_first_sign_in_sets_up_an_authenticator_then_the_code_is_asked_for(
     page.get_by_label("Username").fill("rita")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Continue").click()
-    expect(page.get_by_role("heading", name="Your code")).to_be_visible()
+    expect(page.get_by_role("heading", name="Confirm it is you")).to_be_visible()
     screenshot(page, "sign-in-5-code")
     page.get_by_label("Code").fill(codes[0])
     page.get_by_role("button", name="Sign in").click()
@@ -120,3 +120,61 @@ def test_a_signed_in_reviewer_reaches_the_admin_without_a_second_login(
 ) -> None:
     staff_sign_in(desktop_page, site, rita, PASSWORD, next_path="/staff-admin/")
     expect(desktop_page.get_by_role("link", name="Removal requests").first).to_be_visible()
+
+
+def _virtual_authenticator(page: Page) -> Any:
+    """Chromium's virtual authenticator (DevTools WebAuthn domain): a platform authenticator with
+    user verification that answers at once, as a laptop's fingerprint reader would."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    added = cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+                "automaticPresenceSimulation": True,
+            }
+        },
+    )
+    return cdp, added["authenticatorId"]
+
+
+def test_a_first_sign_in_creates_a_passkey_and_the_next_one_uses_it(
+    desktop_page: Page, site: str, rita: Any, settings: Any
+) -> None:
+    settings.OTP_WEBAUTHN_RP_ID = "localhost"
+    settings.OTP_WEBAUTHN_ALLOWED_ORIGINS = [site]
+    page = desktop_page
+    cdp, authenticator = _virtual_authenticator(page)
+    page.goto(f"{site}/staff/login/")
+    page.get_by_label("Username").fill("rita")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("heading", name="A passkey (recommended)")).to_be_visible()
+    screenshot(page, "sign-in-7-passkey-offer")
+    page.get_by_role("button", name="Create a passkey").click()
+
+    expect(page.get_by_role("heading", name="Your recovery codes")).to_be_visible()
+    assert page.locator("ul.recovery-codes li").count() == 10
+    credentials = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"]
+    assert len(credentials) == 1 and credentials[0]["rpId"] == "localhost"
+    page.get_by_role("link", name="I have kept them: continue").click()
+    expect(page.get_by_role("heading", name="Signed in as rita")).to_be_visible()
+
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_label("Username").fill("rita")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Continue").click()
+    screenshot(page, "sign-in-8-passkey-or-code")
+    page.get_by_role("button", name="Use your passkey").click()
+    expect(page.get_by_role("heading", name="Signed in as rita")).to_be_visible()
+
+    logged_in = [
+        event.payload
+        for event in AuditEvent.objects.filter(action__in=["account.logged_in", "account.factor_enrolled"])
+    ]
+    assert len(logged_in) == 3 and all('"factor":"passkey"' in payload for payload in logged_in)

@@ -188,3 +188,23 @@ def test_signing_out_is_recorded_and_needs_a_post(client: Client, rita: Any, enr
     client.post(reverse("workspace:logout"))
     assert client.get(reverse("workspace:home")).status_code == 302
     assert [e.actor for e in _events("logged_out")] == [f"staff:{rita.pk}"]
+
+
+def test_a_passkey_cannot_be_added_with_a_password_alone_once_a_factor_exists(
+    client: Client, rita: Any, enrolled: TOTPDevice, outsider: Any
+) -> None:
+    begin = reverse("otp_webauthn:credential-registration-begin")
+    assert Client().post(begin, content_type="application/json").status_code in (401, 403)
+    _password(client, "rita")  # password only: the authenticator app must be used first
+    refused = client.post(begin, content_type="application/json")
+    assert refused.status_code == 403 and refused.json()["code"] == "user_not_verified"
+    client.post(reverse("workspace:second_factor"), {"token": _code(enrolled)})
+    assert client.post(begin, content_type="application/json").status_code == 200
+
+
+def test_passkeys_are_for_staff_accounts_only(client: Client, outsider: Any) -> None:
+    client.force_login(outsider)
+    answer = client.post(
+        reverse("otp_webauthn:credential-registration-begin"), content_type="application/json"
+    )
+    assert answer.status_code == 403 and answer.json()["code"] == "staff_only"
