@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -20,15 +18,9 @@ from django.utils.html import format_html, format_html_join
 
 from identity import selectors as identity_selectors
 from ledger import selectors as ledger_selectors
-from removal import selectors, services, staff_review
+from removal import selectors, services, staff_actions, staff_review
 from removal.forms import (
-    AskSubjectForm,
-    DenyForm,
-    ExtensionForm,
-    IdentityDecisionForm,
-    IdentityReceivedForm,
     StaffIntakeForm,
-    VerifyForm,
     add_service_errors,
 )
 from removal.models import (
@@ -42,7 +34,7 @@ from removal.models import (
     Status,
     SuppressionEntry,
 )
-from removal.permissions import MOVE_ACTIONS, Action, NotAllowed, allowed
+from removal.permissions import Action, NotAllowed, allowed
 from removal.services.purge import purge_job_retry
 from removal.services.suppression import suppression_entry_delete
 from removal.viewing import viewing_is_open, viewing_open
@@ -53,108 +45,6 @@ _PERSONAL_DATA_FIELDS = ("subject_name", "subject_email", "headshot")
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
-
-_MOVE_FORMS: dict[str, type[forms.Form]] = {
-    "deny": DenyForm,
-    "ask_subject": AskSubjectForm,
-    "verify": VerifyForm,
-}
-
-
-@dataclass(frozen=True)
-class StaffAction:
-    """A button on the request page: a confirmation form, then one service call."""
-
-    label: str
-    outcome: str
-    form: type[forms.Form]
-    run: Callable[[RemovalRequest, services.Actor, dict[str, Any]], object]
-    needs: Action
-    warning: str = ""
-    initial: Callable[[], dict[str, Any]] = dict
-
-
-def _now_to_the_minute() -> dict[str, Any]:
-    return {"received_at": timezone.now().replace(second=0, microsecond=0)}
-
-
-_EXTRA_ACTIONS = {
-    "extend": StaffAction(
-        label="extend the deadline",
-        outcome="moving the response deadline to the extended one, with a notice to the subject",
-        form=ExtensionForm,
-        run=lambda obj, actor, data: services.removal_request_extend(request=obj, actor=actor, **data),
-        needs=Action.EXTEND,
-    ),
-    "record_identity": StaffAction(
-        label="record identity received",
-        outcome="restarting the statutory clock where the law says so",
-        form=IdentityReceivedForm,
-        run=lambda obj, actor, data: services.removal_request_record_identity_received(
-            request=obj, actor=actor, **data
-        ),
-        needs=Action.WORK,
-        initial=_now_to_the_minute,
-    ),
-    "decide_identity": StaffAction(
-        label="decide identity",
-        outcome="recording your finding: verified, or denied because identity could not be verified",
-        form=IdentityDecisionForm,
-        run=lambda obj, actor, data: services.removal_request_decide_identity(
-            request=obj, actor=actor, **data
-        ),
-        needs=Action.WORK,
-    ),
-    "shred_personal_data": StaffAction(
-        label="erase personal data",
-        outcome="erasing its personal data",
-        form=forms.Form,
-        run=lambda obj, actor, data: services.removal_request_shred_personal_data(request=obj, actor=actor),
-        needs=Action.ERASE,
-        warning="This destroys the request's data key: the name, address and every message sent about this "
-        "request become unreadable for good. The request's status, dates and audit trail remain.",
-    ),
-}
-
-
-def _staff_action(name: str) -> StaffAction | None:
-    if name in services.MOVES and not services.MOVES[name].by_system:
-        move = services.MOVES[name]
-        return StaffAction(
-            label=move.label.lower(),
-            outcome=f"moving it to {move.target.label}",
-            form=_MOVE_FORMS.get(name, forms.Form),
-            run=lambda obj, actor, data: services.removal_request_transition(
-                request=obj, move=name, actor=actor, **data
-            ),
-            needs=MOVE_ACTIONS[name],
-        )
-    return _EXTRA_ACTIONS.get(name)
-
-
-def _extra_actions_for(obj: RemovalRequest, user: Any) -> list[tuple[str, str]]:
-    """Which of the extra buttons apply to this request now, and this user's role allows."""
-    now = timezone.now()
-    names = []
-    if (
-        obj.is_open
-        and obj.respond_by_extended
-        and not obj.extended_at
-        and obj.respond_by
-        and now <= obj.respond_by
-    ):
-        names.append("extend")
-    if obj.is_open and obj.identity_requested_at and not obj.identity_received_at:
-        names.append("record_identity")
-    if obj.status == Status.VERIFYING:
-        names.append("decide_identity")
-    if not obj.is_open and not obj.data_key.is_shredded:
-        names.append("shred_personal_data")
-    return [
-        (name, _EXTRA_ACTIONS[name].label.capitalize())
-        for name in names
-        if allowed(user, _EXTRA_ACTIONS[name].needs, obj)
-    ]
 
 
 class JurisdictionFilter(admin.SimpleListFilter):
@@ -559,15 +449,11 @@ class RemovalRequestAdmin(admin.ModelAdmin):
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
         obj = self.get_object(request, object_id)
-        moves = [
-            move
-            for move in (services.allowed_moves(obj) if obj else [])
-            if move.name in MOVE_ACTIONS and allowed(request.user, MOVE_ACTIONS[move.name], obj)
-        ]
+        moves = staff_actions.moves_for(obj, request.user) if obj else []
         context = {
             **(extra_context or {}),
             "moves": moves,
-            "extra_actions": _extra_actions_for(obj, request.user) if obj else [],
+            "extra_actions": staff_actions.extra_actions_for(obj, request.user) if obj else [],
             "viewing": bool(obj and viewing_is_open(request, obj)),
             "may_view_personal_data": bool(obj and allowed(request.user, Action.VIEW_PERSONAL_DATA, obj)),
             "view_reasons": services.ViewReason.choices,
@@ -583,7 +469,7 @@ class RemovalRequestAdmin(admin.ModelAdmin):
     def move_view(self, request: HttpRequest, pk: str, move: str) -> HttpResponse:
         obj = get_object_or_404(RemovalRequest.objects.select_related("data_key"), pk=pk)
         change_url = reverse("admin:removal_removalrequest_change", args=[obj.pk])
-        action = _staff_action(move)
+        action = staff_actions.staff_action(move)
         if action is None:
             messages.error(request, f"Unknown action {move!r}.")
             return HttpResponseRedirect(change_url)

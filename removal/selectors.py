@@ -210,3 +210,9 @@ def request_references(ids: list[str]) -> dict[str, str]:
             continue
     found = RemovalRequest.objects.filter(id__in=valid).values_list("id", "reference")
     return {str(request_id): f"{reference} ({request_id})" for request_id, reference in found}
+
+
+def recipient_notices(*, request: RemovalRequest) -> list[RecipientNotice]:
+    """The downstream recipients told about this request's erasure, and how it went (no payloads)."""
+    notices = RecipientNotice.objects.filter(request=request).select_related("recipient")
+    return list(notices.order_by("created_at"))

@@ -23,6 +23,14 @@ def is_verified(user: Any) -> bool:
     return bool(check is not None and check())
 
 
+def staff_user(request: HttpRequest) -> Any:
+    """The signed-in account of a request that passed `staff_page` (never anonymous there)."""
+    user = request.user
+    if not user.is_authenticated:
+        raise PermissionDenied
+    return user
+
+
 def staff_page(view: View) -> View:
     """Anonymous → the sign-in; password only → the second factor (or its set-up on a first
     sign-in); not staff or inactive → 403."""

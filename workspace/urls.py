@@ -2,12 +2,20 @@ from __future__ import annotations
 
 from django.urls import path
 
-from workspace import login_views, views
+from workspace import login_views, queue_views, request_views, views
 
 app_name = "workspace"
 
 urlpatterns = [
     path("", views.home_view, name="home"),
+    path("queue/", queue_views.queue_view, name="queue"),
+    path("queue/saved/", queue_views.saved_view_create, name="saved_view_create"),
+    path("queue/saved/<int:pk>/delete/", queue_views.saved_view_delete, name="saved_view_delete"),
+    path("requests/<uuid:pk>/", request_views.request_view, name="request"),
+    path("requests/<uuid:pk>/personal-data/", request_views.personal_data_open_view, name="personal_data"),
+    path("requests/<uuid:pk>/headshot/", request_views.headshot_view, name="headshot"),
+    path("requests/<uuid:pk>/assign/", request_views.assign_view, name="assign"),
+    path("requests/<uuid:pk>/do/<slug:name>/", request_views.action_view, name="action"),
     path("login/", login_views.login_view, name="login"),
     path("login/code/", login_views.second_factor_view, name="second_factor"),
     path("login/set-up/", login_views.enrol_view, name="enrol"),

@@ -1,0 +1,143 @@
+"""The workspace queue and request page: views and their counts, filters, order, saved views, and
+the request page's panels, as a reviewer sees them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from ledger.models import AuditEvent
+from removal import services
+from removal.models import RemovalRequest, Status
+from removal.roles import AUDITOR, PRIVACY_LEAD, REVIEWER
+from tests.conftest import sign_in
+
+pytestmark = pytest.mark.django_db
+
+
+def _due_in(request: RemovalRequest, days: float) -> None:
+    RemovalRequest.objects.filter(id=request.id).update(respond_by=timezone.now() + timedelta(days=days))
+
+
+@pytest.fixture
+def lead(make_staff: Any) -> Any:
+    return make_staff(PRIVACY_LEAD, "lead")
+
+
+def test_each_view_lists_its_requests_soonest_deadline_first_with_counts(
+    client: Any, lead: Any, make_request: Any
+) -> None:
+    late = make_request(email="late@example.org").request
+    soon = make_request(email="soon@example.org").request
+    sooner = make_request(email="sooner@example.org").request
+    later = make_request(email="later@example.org").request
+    _due_in(late, -2)
+    _due_in(soon, 5)
+    _due_in(sooner, 1)
+    _due_in(later, 20)
+    RemovalRequest.objects.filter(id=later.id).update(status=Status.AWAITING_SUBJECT)
+    sign_in(client, lead)
+
+    page = client.get(reverse("workspace:queue"), {"view": "due_soon"})
+    rows = [row.reference for row in page.context["page"].object_list]
+    assert rows == [sooner.reference, soon.reference]
+    counts = {name: count for name, _label, count in page.context["views"]}
+    assert counts["due_soon"] == 2 and counts["overdue"] == 1 and counts["waiting"] == 1
+    assert counts["open"] == 4 and counts["unassigned"] == 4 and counts["mine"] == 0
+    overdue = client.get(reverse("workspace:queue"), {"view": "overdue"}).content.decode()
+    assert late.reference in overdue and "overdue" in overdue
+
+
+def test_filters_narrow_every_view_and_a_bad_value_is_ignored(
+    client: Any, lead: Any, make_request: Any
+) -> None:
+    eu = make_request(email="eu@example.org").request
+    ca = make_request(email="ca@example.org", jurisdictions=["US-CA"], right="opt_out").request
+    sign_in(client, lead)
+    url = reverse("workspace:queue")
+
+    def listed(**params: str) -> set[str]:
+        page = client.get(url, {"view": "open", **params}).context["page"]
+        return {row.reference for row in page.object_list}
+
+    assert listed(jurisdiction="US-CA") == {ca.reference}
+    assert listed(right="erasure") == {eu.reference}
+    assert listed(jurisdiction="XX") == {eu.reference, ca.reference}  # not a choice: no filter
+    today = timezone.now().date()
+    assert listed(received_from=str(today + timedelta(days=1))) == set()
+    assert listed(received_to=str(today)) == {eu.reference, ca.reference}
+    services.removal_request_assign(request=ca, assignee=lead, actor=services.Actor.staff(lead))
+    assert listed(assignee="me") == {ca.reference} and listed(assignee="none") == {eu.reference}
+
+
+def test_the_queue_page_needs_no_query_per_row(client: Any, lead: Any, make_request: Any) -> None:
+    for i in range(3):
+        make_request(email=f"few-{i}@example.org")
+    sign_in(client, lead)
+    client.get(reverse("workspace:queue"), {"view": "open"})  # the session's first request writes more
+    with CaptureQueriesContext(connection) as few:
+        client.get(reverse("workspace:queue"), {"view": "open"})
+    for i in range(20):
+        make_request(email=f"many-{i}@example.org")
+    with CaptureQueriesContext(connection) as many:
+        client.get(reverse("workspace:queue"), {"view": "open"})
+    assert len(many.captured_queries) == len(few.captured_queries)
+
+
+def test_a_saved_view_keeps_the_view_and_its_filters_for_its_owner_only(
+    client: Any, lead: Any, make_staff: Any
+) -> None:
+    sign_in(client, lead)
+    client.post(
+        reverse("workspace:saved_view_create"),
+        {"name": "CA overdue", "query": "view=overdue&jurisdiction=US-CA"},
+    )
+    page = client.get(reverse("workspace:queue")).content.decode()
+    assert "CA overdue" in page and "view=overdue&amp;jurisdiction=US-CA" in page
+    other = sign_in(type(client)(), make_staff(REVIEWER, "rita"))
+    assert "CA overdue" not in other.get(reverse("workspace:queue")).content.decode()
+
+
+def test_the_request_page_shows_facts_and_timeline_and_hides_personal_data_until_asked(
+    client: Any, make_staff: Any, removal_request: RemovalRequest
+) -> None:
+    rita = make_staff(REVIEWER, "rita")
+    sign_in(client, rita)
+    url = reverse("workspace:request", args=[removal_request.id])
+    page = client.get(url).content.decode()
+    assert removal_request.reference in page and "Request received" in page
+    assert "zoe.quintero" not in page and "Take this request" in page
+    assert "Your role does not show" in page  # not assigned to her yet
+    client.post(reverse("workspace:assign", args=[removal_request.id]), {"assignee": "me"})
+    page = client.get(url).content.decode()
+    assert "Show personal data" in page and "Hand it back to the team" in page
+    client.post(reverse("workspace:personal_data", args=[removal_request.id]), {"reason": "working"})
+    page = client.get(url).content.decode()
+    assert "zoe.quintero@example.org" in page
+    assert "Personal data opened" in page and f"rita (staff:{rita.pk})" in page
+    assert AuditEvent.objects.filter(action="request.personal_data_viewed").count() == 1
+
+
+def test_a_reviewer_moves_her_request_from_its_page_and_an_auditor_cannot(
+    client: Any, make_staff: Any, removal_request: RemovalRequest
+) -> None:
+    rita, auditor = make_staff(REVIEWER, "rita"), make_staff(AUDITOR, "aud")
+    services.removal_request_assign(request=removal_request, assignee=rita, actor=services.Actor.staff(rita))
+    action = reverse("workspace:action", args=[removal_request.id, "start_verification"])
+    auditor_client = sign_in(type(client)(), auditor)
+    assert auditor_client.get(action).status_code == 403
+    assert (
+        "start_verification"
+        not in auditor_client.get(reverse("workspace:request", args=[removal_request.id])).content.decode()
+    )
+    sign_in(client, rita)
+    assert "Confirm: start verification" in client.get(action).content.decode()
+    client.post(action)
+    removal_request.refresh_from_db()
+    assert removal_request.status == Status.VERIFYING
