@@ -216,3 +216,10 @@ def recipient_notices(*, request: RemovalRequest) -> list[RecipientNotice]:
     """The downstream recipients told about this request's erasure, and how it went (no payloads)."""
     notices = RecipientNotice.objects.filter(request=request).select_related("recipient")
     return list(notices.order_by("created_at"))
+
+
+def removal_requests_by_id(ids: list[uuid.UUID]) -> list[RemovalRequest]:
+    """The requests of a selection, in its order, with what their services read (one query)."""
+    found = RemovalRequest.objects.select_related("data_key", "assignee").prefetch_related("jurisdictions")
+    by_id = {request.id: request for request in found.filter(id__in=ids)}
+    return [by_id[i] for i in ids if i in by_id]

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
-from removal.models import JURISDICTION_CHOICES, Channel, Right, Status
+from removal.models import JURISDICTION_CHOICES, Channel, DenialBasis, ExtensionReason, Right, Status
 from removal.queue import QueueFilters
 
 
@@ -91,3 +92,60 @@ class QueueFilterForm(forms.Form):
 
 class SavedViewForm(forms.Form):
     name = forms.CharField(label=_("Name for this view"), max_length=80)
+
+
+BULK_LIMIT = 500
+
+
+class BulkActionForm(forms.Form):
+    """One action for every selected request (each still checked and audited on its own)."""
+
+    ACTIONS = [
+        ("assign", _("Assign to")),
+        ("extend", _("Extend the deadline")),
+        ("deny", _("Deny")),
+    ]
+    action = forms.ChoiceField(label=_("With the selected requests"), choices=ACTIONS)
+    assignee = forms.ChoiceField(label=_("Assign to"), required=False)
+    reason = forms.ChoiceField(
+        label=_("Why they need more time"),
+        choices=[("", _("Choose…")), *ExtensionReason.choices],
+        required=False,
+    )
+    basis = forms.ChoiceField(
+        label=_("Legal basis"), choices=[("", _("Choose…")), *DenialBasis.choices], required=False
+    )
+    note = forms.CharField(
+        label=_("Note (stored encrypted)"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    FORM_ID = "bulk-form"  # the fields sit below the queue's table, outside the <form> element
+
+    def __init__(self, *args: Any, assignees: list[tuple[str, str]], **kwargs: Any) -> None:
+        kwargs.setdefault("prefix", "bulk")
+        super().__init__(*args, **kwargs)
+        field = self.fields["assignee"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", _("Nobody (the team)")), *assignees]
+        for each in self.fields.values():
+            each.widget.attrs["form"] = self.FORM_ID
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        action = data.get("action")
+        if action == "extend" and not data.get("reason"):
+            self.add_error("reason", _("Choose why these requests need more time."))
+        if action == "deny" and not data.get("basis"):
+            self.add_error("basis", _("Choose the legal basis of the denial."))
+        selected = self.data.getlist("selected") if hasattr(self.data, "getlist") else []
+        try:
+            data["selected"] = list(dict.fromkeys(uuid.UUID(value) for value in selected))
+        except ValueError:
+            raise forms.ValidationError(_("Some selected requests are not requests.")) from None
+        if not data["selected"]:
+            raise forms.ValidationError(_("Select at least one request."))
+        if len(data["selected"]) > BULK_LIMIT:
+            raise forms.ValidationError(
+                _("Select at most %(limit)d requests at a time.") % {"limit": BULK_LIMIT}
+            )
+        return data

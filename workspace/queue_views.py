@@ -18,26 +18,25 @@ from django.views.decorators.http import require_POST
 from removal.permissions import Action, allowed
 from removal.queue import VIEWS, assignable_staff, queue_counts, queue_page
 from workspace.access import staff_page, staff_user
-from workspace.forms import QueueFilterForm, SavedViewForm
+from workspace.forms import BulkActionForm, QueueFilterForm, SavedViewForm
 from workspace.models import SavedView
 
 DEFAULT_VIEW = "due_soon"
 
 
-def _may_see_queue(request: HttpRequest) -> None:
+def may_see_queue(request: HttpRequest) -> None:
     if not allowed(request.user, Action.VIEW):
         raise PermissionDenied(_("Your role does not show the queue."))
 
 
 @staff_page
 def queue_view(request: HttpRequest) -> HttpResponse:
-    _may_see_queue(request)
+    may_see_queue(request)
     view = request.GET.get("view", DEFAULT_VIEW)
     if view not in VIEWS:
         view = DEFAULT_VIEW
-    form = QueueFilterForm(
-        request.GET or None, assignees=[(str(pk), name) for pk, name in assignable_staff()]
-    )
+    assignees = [(str(pk), name) for pk, name in assignable_staff()]
+    form = QueueFilterForm(request.GET or None, assignees=assignees)
     filters = form.filters()
     counts = queue_counts(user=request.user, filters=filters)
     page = queue_page(view=view, user=request.user, filters=filters, page=request.GET.get("page"))
@@ -52,6 +51,7 @@ def queue_view(request: HttpRequest) -> HttpResponse:
         "filter_query": filter_query,
         "saved_views": SavedView.objects.filter(user=staff_user(request)),
         "save_form": SavedViewForm(),
+        "bulk_form": BulkActionForm(assignees=assignees),
         "current_query": request.GET.urlencode(),
         # What "save this view" keeps: the view and its filters, never the page number.
         "save_query": urlencode(
@@ -64,7 +64,7 @@ def queue_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 @staff_page
 def saved_view_create(request: HttpRequest) -> HttpResponse:
-    _may_see_queue(request)
+    may_see_queue(request)
     form = SavedViewForm(request.POST)
     query = request.POST.get("query", "")[:500]
     if form.is_valid():

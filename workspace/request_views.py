@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
@@ -55,6 +56,7 @@ def request_view(request: HttpRequest, pk: Any) -> HttpResponse:
     context = {
         "req": obj,
         "jurisdictions": selectors.jurisdiction_names(request=obj),
+        "language": dict(settings.LANGUAGES).get(obj.language, obj.language),
         "deadlines": selectors.removal_request_deadlines(request=obj),
         "viewing": viewing,
         "pii": pii,

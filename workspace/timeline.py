@@ -14,6 +14,8 @@ from django.utils.translation import gettext_lazy as _
 
 from ledger import selectors as ledger_selectors
 from ledger.labels import actor_labels
+from removal.models import DenialBasis, ExtensionReason
+from removal.services import ViewReason
 
 WORDS: dict[str, Any] = {
     "request.received": _("Request received"),
@@ -70,7 +72,7 @@ def request_timeline(request_id: object) -> list[TimelineEntry]:
     return [
         TimelineEntry(
             when=content.occurred_at,
-            what=str(WORDS.get(content.action, content.action)),
+            what=_sentence(content.action, content.details),
             who=names.get(content.actor, _actor_words(content.actor)),
             details=content.details,
             leaf_index=row.leaf_index,
@@ -78,6 +80,20 @@ def request_timeline(request_id: object) -> list[TimelineEntry]:
         )
         for row, content in events
     ]
+
+
+def _sentence(action: str, details: dict[str, Any]) -> str:
+    words = str(WORDS.get(action, action))
+    # The reasons are codes on the record: say them in words too.
+    choices: dict[str, Any] = {
+        "request.personal_data_viewed": dict(ViewReason.choices),
+        "request.extended": dict(ExtensionReason.choices),
+        "request.deny": dict(DenialBasis.choices),
+    }.get(action, {})
+    code = details.get("reason") or details.get("basis")
+    if isinstance(code, str) and code in choices:
+        return f"{words}: {choices[code]}"
+    return words
 
 
 def _actor_words(actor: str) -> str:

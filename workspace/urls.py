@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from workspace import login_views, queue_views, request_views, views
+from workspace import bulk, login_views, queue_views, request_views, views
 
 app_name = "workspace"
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.home_view, name="home"),
     path("queue/", queue_views.queue_view, name="queue"),
     path("queue/saved/", queue_views.saved_view_create, name="saved_view_create"),
+    path("queue/bulk/", bulk.bulk_view, name="bulk"),
     path("queue/saved/<int:pk>/delete/", queue_views.saved_view_delete, name="saved_view_delete"),
     path("requests/<uuid:pk>/", request_views.request_view, name="request"),
     path("requests/<uuid:pk>/personal-data/", request_views.personal_data_open_view, name="personal_data"),

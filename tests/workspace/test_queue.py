@@ -141,3 +141,64 @@ def test_a_reviewer_moves_her_request_from_its_page_and_an_auditor_cannot(
     client.post(action)
     removal_request.refresh_from_db()
     assert removal_request.status == Status.VERIFYING
+
+
+def _bulk(client: Any, requests: list[RemovalRequest], **fields: str) -> Any:
+    data = {f"bulk-{name}": value for name, value in fields.items()}
+    return client.post(reverse("workspace:bulk"), {**data, "selected": [str(r.id) for r in requests]})
+
+
+def test_a_lead_extends_a_selection_with_one_reason_and_each_request_is_checked_and_recorded(
+    client: Any, lead: Any, make_request: Any
+) -> None:
+    chosen = [make_request(email=f"bulk-{i}@example.org").request for i in range(3)]
+    closed = make_request(email="closed@example.org").request
+    services.removal_request_transition(request=closed, move="withdraw", actor=services.Actor.staff(lead))
+    sign_in(client, lead)
+    page = _bulk(client, [*chosen, closed], action="extend", reason="volume_of_data").content.decode()
+    assert "Done for 3 requests." in page and closed.reference in page and "Not done for 1 request" in page
+    for request in chosen:
+        request.refresh_from_db()
+        assert request.extended_at is not None and request.extension_reason == "volume_of_data"
+    extended = AuditEvent.objects.filter(action="request.extended")
+    assert sorted(extended.values_list("object_id", flat=True)) == sorted(str(r.id) for r in chosen)
+
+
+def test_a_reviewers_bulk_deny_is_refused_for_every_request_and_changes_nothing(
+    client: Any, make_staff: Any, make_request: Any
+) -> None:
+    rita = make_staff(REVIEWER, "rita")
+    chosen = [make_request(email=f"deny-{i}@example.org").request for i in range(2)]
+    sign_in(client, rita)
+    page = _bulk(client, chosen, action="deny", basis="manifestly_unfounded").content.decode()
+    assert "Not done for 2 requests" in page and "your role does not allow this" in page
+    assert not RemovalRequest.objects.filter(status=Status.DENIED).exists()
+
+
+def test_a_bulk_action_without_what_it_needs_changes_nothing(
+    client: Any, lead: Any, make_request: Any
+) -> None:
+    request = make_request().request
+    sign_in(client, lead)
+    missing_reason = _bulk(client, [request], action="extend")
+    assert missing_reason.status_code == 400 and "Choose why these requests need more time." in (
+        missing_reason.content.decode()
+    )
+    nothing_selected = client.post(reverse("workspace:bulk"), {"bulk-action": "assign"})
+    assert (
+        nothing_selected.status_code == 400
+        and "Select at least one request." in nothing_selected.content.decode()
+    )
+    request.refresh_from_db()
+    assert request.extended_at is None
+
+
+def test_a_lead_assigns_a_selection_to_a_reviewer(
+    client: Any, lead: Any, make_staff: Any, make_request: Any
+) -> None:
+    rita = make_staff(REVIEWER, "rita")
+    chosen = [make_request(email=f"assign-{i}@example.org").request for i in range(2)]
+    sign_in(client, lead)
+    _bulk(client, chosen, action="assign", assignee=str(rita.pk))
+    assert set(RemovalRequest.objects.filter(assignee=rita)) == set(chosen)
+    assert AuditEvent.objects.filter(action="request.assigned").count() == 2
