@@ -431,11 +431,7 @@ class RemovalRequestAdmin(admin.ModelAdmin):
             ),
             path(
                 "<uuid:pk>/review/<int:candidate_id>/thumbnail/",
-                self.admin_site.admin_view(
-                    lambda request, pk, candidate_id: staff_review.candidate_thumbnail_view(
-                        self, request, pk, candidate_id
-                    )
-                ),
+                self.admin_site.admin_view(staff_review.candidate_thumbnail_view),
                 name="removal_candidate_thumbnail",
             ),
             *super().get_urls(),

@@ -19,6 +19,8 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from PIL import Image, ImageDraw
 
 from identity import selectors as identity_selectors
@@ -31,9 +33,9 @@ from removal.viewing import viewing_is_open
 
 CANDIDATES_PER_PAGE = 100
 _DECISIONS = [
-    (Candidate.Decision.CONFIRMED, "The subject"),
-    (Candidate.Decision.REJECTED, "Someone else"),
-    (Candidate.Decision.PENDING, "Not decided"),
+    (Candidate.Decision.CONFIRMED, gettext_lazy("The subject")),
+    (Candidate.Decision.REJECTED, gettext_lazy("Someone else")),
+    (Candidate.Decision.PENDING, gettext_lazy("Not decided")),
 ]
 # Bulk buttons: which candidates they decide, and how.
 _BULK = {
@@ -45,27 +47,46 @@ _BULK = {
 
 
 def review_view(model_admin: Any, request: HttpRequest, pk: str) -> HttpResponse:
+    """The admin's review page (superusers; staff work in the workspace's, workspace.review_views)."""
+    admin_context = {**model_admin.admin_site.each_context(request), "opts": model_admin.model._meta}
+    return review_page(
+        request,
+        pk,
+        url_name="admin:removal_review",
+        template="admin/removal/removalrequest/review.html",
+        extra_context=admin_context,
+    )
+
+
+def review_page(
+    request: HttpRequest, pk: Any, *, url_name: str, template: str, extra_context: dict[str, Any]
+) -> HttpResponse:
+    """Review discovery's candidates (GET), or record decisions, an approval or a retry (POST, then
+    back to `url_name`). The page is `template`, given the context below and `extra_context`."""
     obj = get_object_or_404(RemovalRequest.objects.select_related("data_key", "purge_first_approver"), pk=pk)
     if not allowed(request.user, Action.VIEW, obj):
         raise PermissionDenied(str(NotAllowed(Action.VIEW, obj.reference)))
-    url = reverse("admin:removal_review", args=[obj.pk])
+    url = reverse(url_name, args=[obj.pk])
     actor = services.Actor.staff(request.user)
     if request.method == "POST":
         try:
             if "approve" in request.POST and not request.POST.get("confirm"):
-                messages.error(request, "Tick the box to confirm: a purge cannot be undone.")
+                messages.error(request, _("Tick the box to confirm: a purge cannot be undone."))
             elif "approve" in request.POST:
                 purge_approve(request=obj, actor=actor)
                 obj.refresh_from_db()
                 if obj.status == Status.AWAITING_REVIEW:
-                    waiting = "your approval is recorded; a second privacy lead must approve"
-                    messages.success(request, f"{obj.reference}: {waiting}.")
+                    waiting = _(
+                        "%(reference)s: your approval is recorded; a second privacy lead must approve."
+                    )
+                    messages.success(request, waiting % {"reference": obj.reference})
                 else:
-                    messages.success(request, f"{obj.reference}: purge approved; the jobs are running.")
+                    approved = _("%(reference)s: purge approved; the jobs are running.")
+                    messages.success(request, approved % {"reference": obj.reference})
             elif "retry" in request.POST:
                 job = get_object_or_404(PurgeJob, pk=request.POST["retry"], request=obj)
                 if purge_job_retry(job=job, actor=actor):
-                    messages.success(request, f"{job.target}: retrying.")
+                    messages.success(request, _("%(target)s: retrying.") % {"target": job.target})
             else:
                 changed = candidates_decide(
                     request=obj,
@@ -73,7 +94,7 @@ def review_view(model_admin: Any, request: HttpRequest, pk: str) -> HttpResponse
                     decisions=_posted_decisions(request, obj),
                     user=request.user if isinstance(request.user, User) else None,
                 )
-                messages.success(request, f"{changed} decision(s) recorded.")
+                messages.success(request, _("%(count)d decision(s) recorded.") % {"count": changed})
         except services.InvalidRequest as exc:
             for errors in exc.errors.values():
                 for error in errors:
@@ -88,8 +109,7 @@ def review_view(model_admin: Any, request: HttpRequest, pk: str) -> HttpResponse
     jobs = list(PurgeJob.objects.filter(request=obj).order_by("created_at", "target"))
     confirmed = counts[Candidate.Decision.CONFIRMED]
     context = {
-        **model_admin.admin_site.each_context(request),
-        "opts": model_admin.model._meta,
+        **extra_context,
         "original": obj,
         "title": f"Review and purge: {obj.reference}",
         "page": page,
@@ -114,7 +134,7 @@ def review_view(model_admin: Any, request: HttpRequest, pk: str) -> HttpResponse
         "jobs": jobs,
         "purging": obj.status == Status.PURGING,
     }
-    return TemplateResponse(request, "admin/removal/removalrequest/review.html", context)
+    return TemplateResponse(request, template, context)
 
 
 def _posted_decisions(request: HttpRequest, obj: RemovalRequest) -> dict[int, str]:
@@ -129,13 +149,11 @@ def _posted_decisions(request: HttpRequest, obj: RemovalRequest) -> dict[int, st
             try:
                 decisions[int(name[2:])] = request.POST.get(name, "")
             except ValueError:
-                raise services.InvalidRequest({"candidates": ["Unknown candidate."]}) from None
+                raise services.InvalidRequest({"candidates": [_("Unknown candidate.")]}) from None
     return decisions
 
 
-def candidate_thumbnail_view(
-    model_admin: Any, request: HttpRequest, pk: str, candidate_id: int
-) -> HttpResponse:
+def candidate_thumbnail_view(request: HttpRequest, pk: Any, candidate_id: int) -> HttpResponse:
     """The candidate's photo as a thumbnail, with the matched face outlined (a group photo has several)."""
     candidate = get_object_or_404(
         Candidate.objects.select_related("face", "face__photo", "request"), pk=candidate_id, request_id=pk

@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -88,6 +89,9 @@ def personal_data_open_view(request: HttpRequest, pk: Any) -> HttpResponse:
     except services.InvalidRequest as exc:
         for errors in exc.errors.values():
             messages.error(request, " ".join(errors))
+    back = request.POST.get("next", "")
+    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        return HttpResponseRedirect(back)
     return HttpResponseRedirect(_page_url(obj) + "#personal-data")
 
 

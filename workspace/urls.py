@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from workspace import bulk, login_views, queue_views, request_views, views
+from workspace import bulk, login_views, queue_views, request_views, review_views, views
 
 app_name = "workspace"
 
@@ -17,6 +17,12 @@ urlpatterns = [
     path("requests/<uuid:pk>/headshot/", request_views.headshot_view, name="headshot"),
     path("requests/<uuid:pk>/assign/", request_views.assign_view, name="assign"),
     path("requests/<uuid:pk>/do/<slug:name>/", request_views.action_view, name="action"),
+    path("requests/<uuid:pk>/review/", review_views.review_view, name="review"),
+    path(
+        "requests/<uuid:pk>/review/<int:candidate_id>/photo/",
+        review_views.thumbnail_view,
+        name="candidate_thumbnail",
+    ),
     path("login/", login_views.login_view, name="login"),
     path("login/code/", login_views.second_factor_view, name="second_factor"),
     path("login/set-up/", login_views.enrol_view, name="enrol"),
