@@ -90,7 +90,7 @@ def chart(request: HttpRequest, year: int, name: str) -> HttpResponse:
         drawing.add(_("Requests"), [bucket["requests"] for bucket in figures["days_to_response_histogram"]])
     else:
         raise Http404("no such chart")
-    response = HttpResponse(_without_scripts(drawing), content_type="image/svg+xml; charset=utf-8")
+    response = HttpResponse(svg_without_scripts(drawing), content_type="image/svg+xml; charset=utf-8")
     # Opened on its own, the drawing may style itself and nothing else.
     response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
     response["Cache-Control"] = f"public, max-age={settings.TRANSPARENCY_CACHE_SECONDS}"
@@ -98,7 +98,7 @@ def chart(request: HttpRequest, year: int, name: str) -> HttpResponse:
     return response
 
 
-def _without_scripts(drawing: Any) -> bytes:
+def svg_without_scripts(drawing: Any) -> bytes:
     """The SVG without pygal's tooltip script: the charts are pictures, and print as such."""
     tree = drawing.render_tree()
     for parent in list(tree.iter()):

@@ -29,7 +29,7 @@ class QueueView:
     condition: Any  # callable(now, user) -> Q
 
 
-def _due() -> Case:
+def due_in_force() -> Case:
     """The deadline in force: the extended one once taken."""
     return Case(When(extended_at__isnull=False, then=F("respond_by_extended")), default=F("respond_by"))
 
@@ -97,7 +97,7 @@ class QueueFilters:
 
 def _base() -> QuerySet[RemovalRequest]:
     failed = PurgeJob.objects.filter(request=OuterRef("pk"), status=PurgeJob.Status.FAILED)
-    return RemovalRequest.objects.annotate(due=_due(), has_failed_job=Exists(failed))
+    return RemovalRequest.objects.annotate(due=due_in_force(), has_failed_job=Exists(failed))
 
 
 def queue_counts(*, user: Any, filters: QueueFilters | None = None) -> dict[str, int]:

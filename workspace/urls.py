@@ -2,13 +2,15 @@ from __future__ import annotations
 
 from django.urls import path
 
-from workspace import bulk, login_views, queue_views, request_views, review_views, views
+from workspace import bulk, dashboard_views, login_views, queue_views, request_views, review_views, views
 
 app_name = "workspace"
 
 urlpatterns = [
     path("", views.home_view, name="home"),
     path("queue/", queue_views.queue_view, name="queue"),
+    path("dashboard/", dashboard_views.dashboard_view, name="dashboard"),
+    path("dashboard/<slug:name>.svg", dashboard_views.chart_view, name="chart"),
     path("queue/saved/", queue_views.saved_view_create, name="saved_view_create"),
     path("queue/bulk/", bulk.bulk_view, name="bulk"),
     path("queue/saved/<int:pk>/delete/", queue_views.saved_view_delete, name="saved_view_delete"),

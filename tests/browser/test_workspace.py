@@ -78,6 +78,12 @@ def test_a_lead_extends_several_requests_at_once(
     screenshot(page, "workspace-4-bulk-done")
     assert RemovalRequest.objects.filter(extended_at__isnull=False).count() == 3
     assert AuditEvent.objects.filter(action="request.extended").count() == 3
+    page.get_by_role("link", name="Dashboard").click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.charts img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+    screenshot(page, "workspace-9-dashboard")
 
 
 def test_an_auditor_reads_a_request_and_its_data_only_with_a_reason(

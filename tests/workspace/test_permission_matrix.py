@@ -36,6 +36,10 @@ DOORS = [
     Door("home", "get", "/staff/", STAFF),
     Door("account", "get", "/staff/account/", STAFF),
     Door("queue", "get", "/staff/queue/?view=open", SEE),
+    Door("dashboard", "get", "/staff/dashboard/", SEE),
+    Door("dashboard chart", "get", "/staff/dashboard/per-week.svg", SEE),
+    Door("bulk action", "post", "/staff/queue/bulk/", SEE, {"bulk-action": "assign", "selected": "{free}"}),
+    Door("candidate review", "get", "/staff/requests/{own}/review/", SEE),
     Door("save a view", "post", "/staff/queue/saved/", SEE, {"name": "mine", "query": "view=mine"}),
     Door("request page", "get", "/staff/requests/{own}/", SEE),
     Door(
@@ -86,7 +90,8 @@ def world(make_staff: Any, make_request: Any) -> dict[str, Any]:
 
 def _answer(client: Client, door: Door, ids: dict[str, Any]) -> Any:
     url = door.url.format(**ids)
-    return client.post(url, door.data or {}) if door.method == "post" else client.get(url)
+    data = {name: value.format(**ids) for name, value in (door.data or {}).items()}
+    return client.post(url, data) if door.method == "post" else client.get(url)
 
 
 def _ok(response: Any) -> bool:
