@@ -113,3 +113,19 @@ def staff_sign_in(page: Page, site: str, user: Any, password: str, *, next_path:
     page.get_by_label("Code").fill(totp_code(device))
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{site}{next_path}")
+
+
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(page: Page, impacts: tuple[str, ...] = ("serious", "critical")) -> list[str]:
+    """axe-core's violations of the page now shown, of these impacts, as readable lines."""
+    page.add_script_tag(path=str(AXE))
+    violations = page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[node['target'] for node in v['nodes']][:3]}"
+        for v in violations
+        if v["impact"] in impacts
+    ]
