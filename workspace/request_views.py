@@ -76,6 +76,8 @@ def request_view(request: HttpRequest, pk: Any) -> HttpResponse:
         "receipt": selectors.removal_request_receipt(request=obj),
         "notices": selectors.recipient_notices(request=obj),
         "timeline": request_timeline(obj.pk),
+        "notes": services.removal_request_notes(request=obj) if viewing else [],
+        "may_add_note": allowed(user, Action.WORK, obj) and not obj.data_key.is_shredded,
     }
     return render(request, "workspace/request.html", context)
 
@@ -158,3 +160,18 @@ def action_view(request: HttpRequest, pk: Any, name: str) -> HttpResponse:
             return HttpResponseRedirect(_page_url(obj))
     context = {"req": obj, "action": action, "form": form}
     return render(request, "workspace/action.html", context)
+
+
+@require_POST
+@staff_page
+def note_add_view(request: HttpRequest, pk: Any) -> HttpResponse:
+    obj = _request_for(request, pk, Action.WORK)
+    try:
+        services.removal_request_note_add(
+            request=obj, actor=services.Actor.staff(request.user), text=request.POST.get("text", "")
+        )
+        messages.success(request, _("Note added."))
+    except services.InvalidRequest as exc:
+        for errors in exc.errors.values():
+            messages.error(request, " ".join(errors))
+    return HttpResponseRedirect(_page_url(obj) + "#notes")

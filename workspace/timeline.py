@@ -47,6 +47,7 @@ WORDS: dict[str, Any] = {
     "request.deny": _("Request denied"),
     "request.withdraw": _("Request withdrawn"),
     "request.assigned": _("Assignee changed"),
+    "request.note_added": _("Internal note added"),
     "request.personal_data_viewed": _("Personal data opened"),
     "request.personal_data_shredded": _("Personal data erased"),
     "request.record_minimised": _("Record minimised after the retention period"),

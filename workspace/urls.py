@@ -18,6 +18,7 @@ urlpatterns = [
     path("requests/<uuid:pk>/personal-data/", request_views.personal_data_open_view, name="personal_data"),
     path("requests/<uuid:pk>/headshot/", request_views.headshot_view, name="headshot"),
     path("requests/<uuid:pk>/assign/", request_views.assign_view, name="assign"),
+    path("requests/<uuid:pk>/notes/", request_views.note_add_view, name="note_add"),
     path("requests/<uuid:pk>/do/<slug:name>/", request_views.action_view, name="action"),
     path("requests/<uuid:pk>/review/", review_views.review_view, name="review"),
     path(

@@ -1,12 +1,13 @@
 """Removal's tables: requests (`requests.py`), reminders (`reminders.py`),
 the face index (`face_index.py`), discovery candidates and purge jobs (`purge.py`), deletion receipts
 (`receipts.py`), downstream recipients and the notices sent to them (`downstream.py`), opt-in suppression
-templates (`suppression.py`)."""
+templates (`suppression.py`), staff's sealed internal notes (`notes.py`)."""
 
 from __future__ import annotations
 
 from removal.models.downstream import DownstreamRecipient, RecipientNotice
 from removal.models.face_index import Face, FaceIndexDeletion, FaceIndexState, Photo
+from removal.models.notes import RequestNote
 from removal.models.purge import Candidate, PurgeJob
 from removal.models.receipts import DeletionReceipt, ReceiptCategory
 from removal.models.reminders import DeadlineKind, Reminder
@@ -49,6 +50,7 @@ __all__ = [
     "Reminder",
     "RemovalRequest",
     "RequestJurisdiction",
+    "RequestNote",
     "Right",
     "Status",
     "StatusLink",

@@ -7,6 +7,7 @@
 - `common.py`: actors, errors, the audit helper, mail to the subject
 - `access.py`: staff opening a request's personal data, with a reason, on the record
 - `assignment.py`: who works a request (assign, take, hand back)
+- `notes.py`: staff's internal notes on a request, sealed
 - `downstream.py`: the recipients told about erasures (GDPR Art. 19, CCPA §7022(b)(3))
 """
 
@@ -44,6 +45,7 @@ from removal.services.lifecycle import (
     removal_request_waive_verification,
     removal_request_withdraw,
 )
+from removal.services.notes import removal_request_note_add, removal_request_notes
 from removal.services.verification import (
     StaffIdentityFinding,
     attempts_left,
@@ -86,6 +88,8 @@ __all__ = [
     "removal_request_deny",
     "removal_request_extend",
     "removal_request_finish_discovery",
+    "removal_request_note_add",
+    "removal_request_notes",
     "removal_request_record_identity_received",
     "removal_request_record_personal_data_view",
     "removal_request_shred_personal_data",

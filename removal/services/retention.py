@@ -23,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from notifications.services import message_create
-from removal.models import CLOSED_STATUSES, Candidate, Reminder, RemovalRequest, StatusLink
+from removal.models import CLOSED_STATUSES, Candidate, Reminder, RemovalRequest, RequestNote, StatusLink
 from removal.services.common import SYSTEM, audit_request_event
 from vault.services import data_key_create, data_key_shred
 
@@ -89,6 +89,7 @@ def _minimise(request_id: uuid.UUID, *, now: datetime) -> bool:
         Candidate.objects.filter(request_id=request.id).delete()
         Reminder.objects.filter(request_id=request.id).delete()
         StatusLink.objects.filter(request_id=request.id).delete()
+        RequestNote.objects.filter(request_id=request.id).delete()
         RemovalRequest.objects.filter(id=request.id).update(
             email_blind_index="",
             status_token_hash=f"minimised:{uuid.uuid4().hex}",

@@ -202,3 +202,33 @@ def test_a_lead_assigns_a_selection_to_a_reviewer(
     _bulk(client, chosen, action="assign", assignee=str(rita.pk))
     assert set(RemovalRequest.objects.filter(assignee=rita)) == set(chosen)
     assert AuditEvent.objects.filter(action="request.assigned").count() == 2
+
+
+def test_internal_notes_are_sealed_shown_with_the_personal_data_and_audited_without_their_text(
+    client: Any, make_staff: Any, removal_request: RemovalRequest
+) -> None:
+    rita = make_staff(REVIEWER, "rita")
+    services.removal_request_assign(request=removal_request, assignee=rita, actor=services.Actor.staff(rita))
+    sign_in(client, rita)
+    text = "Called Zoë back; she confirmed the second address"
+    client.post(reverse("workspace:note_add", args=[removal_request.id]), {"text": text})
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT body_enc FROM removal_requestnote")
+        (stored,) = cursor.fetchone()
+    assert text.encode() not in bytes(stored)
+    event = AuditEvent.objects.get(action="request.note_added")
+    assert "Called" not in event.payload
+    page_url = reverse("workspace:request", args=[removal_request.id])
+    assert text not in client.get(page_url).content.decode()  # not before the window is open
+    client.post(reverse("workspace:personal_data", args=[removal_request.id]), {"reason": "working"})
+    assert text in client.get(page_url).content.decode()
+    auditor = sign_in(type(client)(), make_staff(AUDITOR, "aud"))
+    assert (
+        auditor.post(reverse("workspace:note_add", args=[removal_request.id]), {"text": "x"}).status_code
+        == 403
+    )
+    assert (
+        client.post(reverse("workspace:note_add", args=[removal_request.id]), {"text": "  "}).status_code
+        == 302
+    )
+    assert AuditEvent.objects.filter(action="request.note_added").count() == 1
