@@ -13,6 +13,7 @@ urlpatterns = [
     # Passkeys' ceremonies, under the namespace django-otp-webauthn's scripts reverse ("otp_webauthn").
     path(f"{settings.STAFF_URL_PATH}passkeys/", include("workspace.passkeys")),
     path(settings.STAFF_URL_PATH, include("workspace.urls")),
+    path("regulator/", include("workspace.regulator_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),

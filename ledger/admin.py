@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 
 from ledger.labels import actor_labels, object_labels
-from ledger.models import AuditEvent, Checkpoint, Regulator, RegulatorToken, WitnessPush
+from ledger.models import AuditEvent, Checkpoint, Regulator, RegulatorAccount, RegulatorToken, WitnessPush
 from ledger.regulators import regulator_token_revoke
 from ledger.verification import ledger_verify
 
@@ -97,9 +97,19 @@ class WitnessPushAdmin(ReadOnlyAdmin):
     list_display = ("witness", "tree_size", "pushed_at", "last_error")
 
 
+class RegulatorAccountInline(admin.TabularInline):
+    """The people at this regulator who sign in (an account that is not staff; it sets up its second
+    factor at its first sign-in and sees the regulator's pages only)."""
+
+    model = RegulatorAccount
+    extra = 0
+    autocomplete_fields = ("user",)
+
+
 @admin.register(Regulator)
 class RegulatorAdmin(admin.ModelAdmin):
     list_display = ("name", "jurisdictions", "created_at")
+    inlines = [RegulatorAccountInline]
 
 
 @admin.register(RegulatorToken)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 
 
@@ -100,6 +101,20 @@ class Regulator(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class RegulatorAccount(models.Model):
+    """A person at a regulator who signs in (with a second factor) to read and export its part of the
+    log. Not a staff account: it opens the regulator's pages only, never a request or personal data."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="regulator_account"
+    )
+    regulator = models.ForeignKey(Regulator, on_delete=models.CASCADE, related_name="accounts")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} at {self.regulator}"
 
 
 class RegulatorToken(models.Model):

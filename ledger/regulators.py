@@ -16,6 +16,7 @@ import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -123,10 +124,17 @@ def regulator_token_check(token: str, *, scope: str) -> RegulatorToken:
 
 
 def regulator_export(
-    *, record: RegulatorToken, since: datetime, until: datetime, jurisdictions: list[str]
+    *,
+    regulator: Regulator,
+    since: datetime,
+    until: datetime,
+    jurisdictions: list[str],
+    token: RegulatorToken | None = None,
+    account: Any = None,
 ) -> tuple[Path, ExportResult]:
-    """Export for the token's regulator as a zip file (a temporary file the caller deletes)."""
-    granted = {code.upper() for code in record.regulator.jurisdictions}
+    """Export for the regulator as a zip file (a temporary file the caller deletes), asked for with
+    one of its API tokens or by one of its signed-in accounts (the event names which)."""
+    granted = {code.upper() for code in regulator.jurisdictions}
     asked = {code.upper() for code in jurisdictions} or granted
     if not asked <= granted:
         raise AccessRefused(f"not granted: {', '.join(sorted(asked - granted))}")
@@ -145,12 +153,13 @@ def regulator_export(
     asked_list: list[JsonValue] = [*sorted(asked)]
     with transaction.atomic():
         event_append(
-            actor=f"regulator:{record.regulator_id}",
+            actor=f"regulator:{regulator.pk}",
             action="regulator.export",
             object_type="regulator",
-            object_id=record.regulator_id,
+            object_id=regulator.pk,
             details={
-                "token": record.pk,
+                **({"token": token.pk} if token is not None else {}),
+                **({"account": str(account.pk)} if account is not None else {}),
                 "since": since.isoformat(),
                 "until": until.isoformat(),
                 "jurisdictions": asked_list,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ledger import merkle
 from ledger.entries import LeafContent, leaf_content
-from ledger.models import AuditEvent, Checkpoint
+from ledger.models import AuditEvent, Checkpoint, Regulator, RegulatorAccount
 from ledger.tiles import TileStore
 
 
@@ -126,3 +126,12 @@ def leaf_index_of(entry: str) -> int:
     if index is None:
         raise NotInLog(f"event {entry} is not in the log yet")
     return index
+
+
+def regulator_of(user: object) -> Regulator | None:
+    """The regulator a signed-in account belongs to, if it is a regulator account."""
+    pk = getattr(user, "pk", None)
+    if pk is None:
+        return None
+    account = RegulatorAccount.objects.select_related("regulator").filter(user_id=pk).first()
+    return account.regulator if account else None

@@ -191,7 +191,11 @@ def regulator_export(request: HttpRequest) -> HttpResponseBase:
     try:
         since, until = export_period(request.GET.get("since", ""), request.GET.get("until", ""))
         archive, _result = regulators.regulator_export(
-            record=record, since=since, until=until, jurisdictions=request.GET.getlist("jurisdiction")
+            regulator=record.regulator,
+            token=record,
+            since=since,
+            until=until,
+            jurisdictions=request.GET.getlist("jurisdiction"),
         )
     except ExportError as exc:
         return _error(400, str(exc))

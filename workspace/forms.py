@@ -7,17 +7,23 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
+from ledger.selectors import regulator_of
 from removal.models import JURISDICTION_CHOICES, Channel, DenialBasis, ExtensionReason, Right, Status
 from removal.queue import QueueFilters
 
 
+def may_sign_in(user: Any) -> bool:
+    """Staff accounts, and the accounts of regulators (their own pages only)."""
+    return bool(user.is_active and (user.is_staff or regulator_of(user) is not None))
+
+
 class StaffLoginForm(AuthenticationForm):
-    """Password step. Accounts that are not staff are refused with the same words as a wrong
-    password: the form does not tell an outsider which usernames exist."""
+    """Password step. Accounts that are neither staff nor a regulator's are refused with the same
+    words as a wrong password: the form does not tell an outsider which usernames exist."""
 
     def confirm_login_allowed(self, user: Any) -> None:
         super().confirm_login_allowed(user)
-        if not user.is_staff:
+        if not may_sign_in(user):
             raise self.get_invalid_login_error()
 
 

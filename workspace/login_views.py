@@ -25,7 +25,7 @@ from django.views.decorators.http import require_POST
 
 from workspace import factors
 from workspace.access import is_verified
-from workspace.forms import EnrolForm, StaffLoginForm, TokenForm
+from workspace.forms import EnrolForm, StaffLoginForm, TokenForm, may_sign_in
 from workspace.security_events import account_event
 
 
@@ -59,7 +59,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
 
 
 def _signed_in_unverified(request: HttpRequest) -> bool:
-    return bool(request.user.is_authenticated and request.user.is_staff and request.user.is_active)
+    return bool(request.user.is_authenticated and may_sign_in(request.user))
 
 
 @sensitive_post_parameters("token")

@@ -19,6 +19,7 @@ from django_otp_webauthn.views import (
 )
 
 from workspace import factors
+from workspace.forms import may_sign_in
 from workspace.security_events import account_event
 
 # Recovery codes made with a first passkey, shown once on the next page (workspace:passkey_added).
@@ -28,14 +29,14 @@ NEW_RECOVERY_CODES = "workspace.new_recovery_codes"
 class StaffOnly(exceptions.OTPWebAuthnApiError):
     status_code = 403
     default_code = "staff_only"
-    default_detail = gettext_lazy("Passkeys here are for staff accounts.")
+    default_detail = gettext_lazy("Passkeys here are for staff and regulator accounts.")
 
 
 class _StaffRegistration:
     request: HttpRequest
 
     def check_can_register(self) -> None:
-        if not (self.request.user.is_staff and self.request.user.is_active):
+        if not may_sign_in(self.request.user):
             raise StaffOnly()
 
 
