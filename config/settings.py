@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import environ
 from celery.schedules import crontab
+from csp import constants as csp_constants
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
@@ -49,6 +50,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "django_otp_webauthn",
     "axes",
+    "csp",
     "vault",
     "ledger",
     "notifications",
@@ -60,6 +62,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "config.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -166,6 +170,31 @@ CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# Scripts and everything else from this site only; inline styles allowed (the admin's templates and the
+# server-drawn charts use style attributes), inline scripts not. Pages may not be framed.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp_constants.SELF],
+        "script-src": [csp_constants.SELF],
+        "style-src": [csp_constants.SELF, csp_constants.UNSAFE_INLINE],
+        "img-src": [csp_constants.SELF, "data:"],
+        "connect-src": [csp_constants.SELF],
+        "form-action": [csp_constants.SELF],
+        "frame-ancestors": [csp_constants.NONE],
+        "base-uri": [csp_constants.NONE],
+        "object-src": [csp_constants.NONE],
+    }
+}
+# No page needs the camera, microphone, location or payment; passkeys only on this site.
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    "camera": [],
+    "microphone": [],
+    "geolocation": [],
+    "payment": [],
+    "usb": [],
+    "publickey-credentials-create": ["self"],
+    "publickey-credentials-get": ["self"],
+}
 # How many reverse proxies of ours stand in front of the web server; every rate limit and lockout
 # takes the client's address from X-Forwarded-For at this depth, or from the socket peer with 0
 # (config/client_ip.py). Never more than there are: the client writes the entries beyond them.
