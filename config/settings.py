@@ -289,6 +289,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Submit and follow requests to be removed from the face-image database.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema lists what the asker may call: the public sees the subject's endpoints, a signed-in
+    # staff member also the staff API (it is not a map of the staff side for everyone).
+    "SERVE_PUBLIC": False,
     # Served from our own static files: a privacy service loads no script from a third-party CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.test import Client
 from django.urls import reverse
 
 pytestmark = pytest.mark.django_db
@@ -50,3 +51,11 @@ def test_no_template_of_ours_has_an_inline_script() -> None:
         if inline.search(path.read_text())
     ]
     assert found == []
+
+
+def test_the_public_schema_does_not_list_the_staff_endpoints(staff_client: Any) -> None:
+    """Finding: /api/schema/ was public and listed the staff endpoints."""
+    public = Client().get("/api/schema/", {"format": "json"}).json()["paths"]
+    assert "/api/v1/requests/" in public and not [path for path in public if "/staff/" in path]
+    staff = staff_client.get("/api/schema/", {"format": "json"}).json()["paths"]
+    assert "/api/v1/staff/requests/" in staff
