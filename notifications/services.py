@@ -18,6 +18,7 @@ from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
+from config.wakeup import wake
 from notifications.models import DeliveryAttempt, Message
 from notifications.selectors import MESSAGE_TABLE, message_content
 from vault.models import DataKey
@@ -32,7 +33,7 @@ _MAX_BACKOFF_SECONDS = 3600
 def _enqueue_delivery(message_id: str, *, countdown: float | None = None) -> None:
     from notifications.tasks import deliver_message
 
-    deliver_message.apply_async((message_id,), countdown=countdown or 0)
+    wake(deliver_message, message_id, countdown=countdown or 0)
 
 
 def message_create(

@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from config.wakeup import wake
 from identity import services as identity_services
 from ledger.entries import JsonValue
 from removal.deadlines import JURISDICTIONS
@@ -207,7 +208,7 @@ def removal_request_verify(*, request: RemovalRequest, actor: Actor, method: str
 def _enqueue_discovery(request_id: str) -> None:
     from removal.tasks import discover_photos
 
-    discover_photos.delay(request_id)
+    wake(discover_photos, request_id)
 
 
 def removal_request_waive_verification(*, request: RemovalRequest, actor: Actor) -> RemovalRequest:

@@ -29,6 +29,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config.wakeup import wake
 from notifications.services import message_create
 from removal.models import Candidate, PurgeJob, RemovalRequest, Status
 from removal.permissions import Action, require
@@ -56,7 +57,7 @@ _MAX_BACKOFF_SECONDS = 6 * 3600
 def _enqueue(job_id: uuid.UUID | str, *, countdown: float = 0) -> None:
     from removal.tasks import run_purge_job
 
-    run_purge_job.apply_async((str(job_id),), countdown=max(countdown, 0))
+    wake(run_purge_job, str(job_id), countdown=countdown)
 
 
 def _enqueue_all(job_ids: list[uuid.UUID], *, countdown: float = 0) -> None:
