@@ -311,11 +311,16 @@ CACHES = {
     "default": env.cache_url("CACHE_URL", default="locmemcache://")
     if not REDIS_URL
     else {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Redis, but a read finds nothing and a write is dropped while Redis is down (config/cache.py).
+        "BACKEND": "config.cache.FailOpenRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "removal",
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
     }
 }
+# A limit that cannot be counted (the cache is down) lets the request through: filing a request must
+# keep working while Redis is away. /healthz/ready says so meanwhile.
+RATELIMIT_FAIL_OPEN = True
 
 LOGGING = {
     "version": 1,
