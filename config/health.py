@@ -16,6 +16,7 @@ from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from kombu import Connection
 from redis.exceptions import RedisError
 
 HEALTH_PATH = "/healthz"
@@ -61,10 +62,8 @@ def _broker_up() -> bool | None:
     """None for the embedded file-system broker; otherwise one quick connection attempt."""
     if not settings.REDIS_URL:
         return None
-    from config.celery import app
-
     try:
-        with app.connection_for_write() as conn:
+        with Connection(settings.CELERY_BROKER_URL, connect_timeout=1) as conn:
             conn.ensure_connection(max_retries=1, timeout=1)
     except Exception:
         return False

@@ -77,6 +77,8 @@ def request_view(request: HttpRequest, pk: Any) -> HttpResponse:
         "notices": selectors.recipient_notices(request=obj),
         "timeline": request_timeline(obj.pk),
         "notes": services.removal_request_notes(request=obj) if viewing else [],
+        "updates": services.SubjectUpdate.choices,
+        "may_message": allowed(user, Action.WORK, obj) and obj.is_open and not obj.data_key.is_shredded,
         "may_add_note": allowed(user, Action.WORK, obj) and not obj.data_key.is_shredded,
     }
     return render(request, "workspace/request.html", context)
@@ -175,3 +177,19 @@ def note_add_view(request: HttpRequest, pk: Any) -> HttpResponse:
         for errors in exc.errors.values():
             messages.error(request, " ".join(errors))
     return HttpResponseRedirect(_page_url(obj) + "#notes")
+
+
+@require_POST
+@staff_page
+def message_view(request: HttpRequest, pk: Any) -> HttpResponse:
+    obj = _request_for(request, pk, Action.WORK)
+    actor = services.Actor.staff(request.user)
+    try:
+        services.removal_request_message_subject(
+            request=obj, actor=actor, update=request.POST.get("update", "")
+        )
+        messages.success(request, _("The message is on its way to the subject."))
+    except services.InvalidRequest as exc:
+        for errors in exc.errors.values():
+            messages.error(request, " ".join(errors))
+    return HttpResponseRedirect(_page_url(obj) + "#message")

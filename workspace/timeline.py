@@ -48,6 +48,7 @@ WORDS: dict[str, Any] = {
     "request.withdraw": _("Request withdrawn"),
     "request.assigned": _("Assignee changed"),
     "request.note_added": _("Internal note added"),
+    "request.subject_messaged": _("Update sent to the subject"),
     "request.personal_data_viewed": _("Personal data opened"),
     "request.personal_data_shredded": _("Personal data erased"),
     "request.record_minimised": _("Record minimised after the retention period"),

@@ -19,6 +19,7 @@ urlpatterns = [
     path("requests/<uuid:pk>/headshot/", request_views.headshot_view, name="headshot"),
     path("requests/<uuid:pk>/assign/", request_views.assign_view, name="assign"),
     path("requests/<uuid:pk>/notes/", request_views.note_add_view, name="note_add"),
+    path("requests/<uuid:pk>/message/", request_views.message_view, name="message"),
     path("requests/<uuid:pk>/do/<slug:name>/", request_views.action_view, name="action"),
     path("requests/<uuid:pk>/review/", review_views.review_view, name="review"),
     path(

@@ -8,6 +8,7 @@
 - `access.py`: staff opening a request's personal data, with a reason, on the record
 - `assignment.py`: who works a request (assign, take, hand back)
 - `notes.py`: staff's internal notes on a request, sealed
+- `messages.py`: the updates staff send the subject, from fixed templates
 - `downstream.py`: the recipients told about erasures (GDPR Art. 19, CCPA §7022(b)(3))
 """
 
@@ -45,6 +46,7 @@ from removal.services.lifecycle import (
     removal_request_waive_verification,
     removal_request_withdraw,
 )
+from removal.services.messages import SubjectUpdate, removal_request_message_subject
 from removal.services.notes import removal_request_note_add, removal_request_notes
 from removal.services.verification import (
     StaffIdentityFinding,
@@ -68,6 +70,7 @@ __all__ = [
     "InvalidRequest",
     "Move",
     "StaffIdentityFinding",
+    "SubjectUpdate",
     "ViewReason",
     "allowed_moves",
     "attempts_left",
@@ -88,6 +91,7 @@ __all__ = [
     "removal_request_deny",
     "removal_request_extend",
     "removal_request_finish_discovery",
+    "removal_request_message_subject",
     "removal_request_note_add",
     "removal_request_notes",
     "removal_request_record_identity_received",

@@ -232,3 +232,25 @@ def test_internal_notes_are_sealed_shown_with_the_personal_data_and_audited_with
         == 302
     )
     assert AuditEvent.objects.filter(action="request.note_added").count() == 1
+
+
+def test_staff_send_the_subject_an_update_from_the_templates_in_the_subjects_language(
+    client: Any,
+    make_staff: Any,
+    make_request: Any,
+    mailoutbox: list[Any],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    rita = make_staff(REVIEWER, "rita")
+    request = make_request(language="fr").request
+    services.removal_request_assign(request=request, assignee=rita, actor=services.Actor.staff(rita))
+    sign_in(client, rita)
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("workspace:message", args=[request.id]), {"update": "photos_under_review"})
+    [mail] = mailoutbox
+    assert "Nous avons trouvé des photos" in mail.body and request.reference in mail.subject
+    event = AuditEvent.objects.get(action="request.subject_messaged")
+    assert '"update":"photos_under_review"' in event.payload and "zoe" not in event.payload
+    client.post(reverse("workspace:message", args=[request.id]), {"update": "anything I like"})
+    assert AuditEvent.objects.filter(action="request.subject_messaged").count() == 1
