@@ -51,11 +51,11 @@ def _seed(requests: int, events: int) -> list[uuid.UUID]:
 
     from ledger import merkle
     from ledger.entries import leaf_payload
-    from removal.models import OPEN_STATUSES, RemovalRequest, RequestJurisdiction
+    from removal.models import JURISDICTION_CHOICES, OPEN_STATUSES, RemovalRequest, RequestJurisdiction
     from vault.models import DataKey
 
     states = sorted(OPEN_STATUSES)
-    codes = ["EU", "GB", "US-CA", "FR", "IT", "GR", "NL"]
+    codes = [code for code, _label in JURISDICTION_CHOICES]
     now = datetime.now(UTC)
     ids: list[uuid.UUID] = []
     for start in range(0, requests, BATCH):

@@ -142,6 +142,16 @@ class StaffIntakeForm(RemovalRequestForm):
         self.fields["name"].label = _("Subject's full name")
         self.fields["email"].label = _("Subject's e-mail address")
         self.fields["jurisdictions"].label = _("Jurisdictions")
+        self.fields["right"].label = _("Right the subject exercises")
+        self.fields["name"].help_text = _(
+            "As the subject wrote it; it must match an identity document if we ask."
+        )
+        self.fields["email"].help_text = _(
+            "Where the subject follows the request: our e-mails and links go here."
+        )
+        self.fields["jurisdictions"].help_text = _(
+            "Every place whose privacy law protects the subject; the shortest deadline applies."
+        )
         # Consent to keeping a template of one's face is the subject's own: they give it on their
         # status page, not through staff relaying a letter.
         del self.fields["suppression_consent"]

@@ -52,6 +52,7 @@ def queue_view(request: HttpRequest) -> HttpResponse:
         "saved_views": SavedView.objects.filter(user=staff_user(request)),
         "save_form": SavedViewForm(),
         "bulk_form": BulkActionForm(assignees=assignees),
+        "may_log_request": allowed(request.user, Action.LOG_REQUEST),
         "current_query": request.GET.urlencode(),
         # What "save this view" keeps: the view and its filters, never the page number.
         "save_query": urlencode(

@@ -13,19 +13,20 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from identity import selectors as identity_selectors
 from removal import selectors, services, staff_actions
-from removal.forms import add_service_errors
+from removal.forms import StaffIntakeForm, add_service_errors
 from removal.models import RemovalRequest
 from removal.permissions import Action, NotAllowed, allowed
 from removal.queue import assignable_staff
 from removal.viewing import viewing_is_open, viewing_open
 from vault.services import DataKeyShredded
-from workspace.access import staff_page
+from workspace.access import staff_page, staff_user
 from workspace.timeline import request_timeline
 
 
@@ -193,3 +194,38 @@ def message_view(request: HttpRequest, pk: Any) -> HttpResponse:
         for errors in exc.errors.values():
             messages.error(request, " ".join(errors))
     return HttpResponseRedirect(_page_url(obj) + "#message")
+
+
+@staff_page
+def log_request_view(request: HttpRequest) -> HttpResponse:
+    """A request that arrived by post, phone or e-mail, logged with the moment it arrived (the
+    statutory clock starts then); the subject is e-mailed as from the form."""
+    if not allowed(request.user, Action.LOG_REQUEST):
+        raise PermissionDenied(str(NotAllowed(Action.LOG_REQUEST)))
+    initial = {"received_at": timezone.now().replace(second=0, microsecond=0)}
+    form = StaffIntakeForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            result = services.removal_request_create(
+                name=data["name"],
+                email=data["email"],
+                right=data["right"],
+                jurisdictions=data["jurisdictions"],
+                channel=data["channel"],
+                actor=services.Actor.staff(request.user),
+                language=data["language"],
+                received_at=data["received_at"],
+                logged_by=staff_user(request),
+            )
+        except services.InvalidRequest as exc:
+            add_service_errors(form, exc.errors)
+        else:
+            if result.created:
+                done = _("Logged as %(reference)s; the subject was e-mailed.")
+                messages.success(request, done % {"reference": result.request.reference})
+            else:
+                already = _("This person already has an open request, %(reference)s: nothing was added.")
+                messages.warning(request, already % {"reference": result.request.reference})
+            return HttpResponseRedirect(_page_url(result.request))
+    return render(request, "workspace/log_request.html", {"form": form})

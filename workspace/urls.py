@@ -14,6 +14,7 @@ urlpatterns = [
     path("queue/saved/", queue_views.saved_view_create, name="saved_view_create"),
     path("queue/bulk/", bulk.bulk_view, name="bulk"),
     path("queue/saved/<int:pk>/delete/", queue_views.saved_view_delete, name="saved_view_delete"),
+    path("requests/new/", request_views.log_request_view, name="log_request"),
     path("requests/<uuid:pk>/", request_views.request_view, name="request"),
     path("requests/<uuid:pk>/personal-data/", request_views.personal_data_open_view, name="personal_data"),
     path("requests/<uuid:pk>/headshot/", request_views.headshot_view, name="headshot"),

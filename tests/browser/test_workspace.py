@@ -60,6 +60,11 @@ def test_a_reviewer_takes_a_request_from_the_queue_and_works_it(
     # Only a lead may deny: the reviewer's page offers no such button.
     expect(page.get_by_role("link", name="Deny")).to_have_count(0)
 
+    page.get_by_role("link", name="Queue", exact=True).click()
+    page.get_by_role("link", name="Log a request received by post, phone or e-mail").click()
+    expect(page.get_by_role("group", name="Right the subject exercises")).to_be_visible()
+    screenshot(page, "workspace-10-log-request")
+
 
 def test_a_lead_extends_several_requests_at_once(
     desktop_page: Page, site: str, staff: Any, make_request: Any

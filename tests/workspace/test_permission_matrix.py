@@ -42,6 +42,7 @@ DOORS = [
     Door("candidate review", "get", "/staff/requests/{own}/review/", SEE),
     Door("save a view", "post", "/staff/queue/saved/", SEE, {"name": "mine", "query": "view=mine"}),
     Door("request page", "get", "/staff/requests/{own}/", SEE),
+    Door("log a request", "get", "/staff/requests/new/", WORK_OWN),
     Door(
         "open personal data (own)",
         "post",

@@ -254,3 +254,31 @@ def test_staff_send_the_subject_an_update_from_the_templates_in_the_subjects_lan
     assert '"update":"photos_under_review"' in event.payload and "zoe" not in event.payload
     client.post(reverse("workspace:message", args=[request.id]), {"update": "anything I like"})
     assert AuditEvent.objects.filter(action="request.subject_messaged").count() == 1
+
+
+def test_a_reviewer_logs_a_letter_with_the_moment_it_arrived_and_an_auditor_cannot(
+    client: Any, make_staff: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    rita = make_staff(REVIEWER, "rita")
+    sign_in(client, rita)
+    url = reverse("workspace:log_request")
+    page = client.get(url).content.decode()
+    assert "Right the subject exercises" in page and "What do you want us to do?" not in page
+    data = {
+        "name": "Jean Dupont",
+        "email": "jean@example.org",
+        "right": "erasure",
+        "jurisdictions": ["EU"],
+        "channel": "post",
+        "received_at": "2026-12-01T09:30",
+        "language": "fr",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, data)
+    request = RemovalRequest.objects.get()
+    assert response["Location"] == reverse("workspace:request", args=[request.id])
+    assert request.channel == "post" and request.logged_by == rita and request.received_at.day == 1
+    assert client.post(url, {**data, "email": "not an address"}).status_code == 200
+    assert RemovalRequest.objects.count() == 1
+    auditor = sign_in(type(client)(), make_staff(AUDITOR, "aud"))
+    assert auditor.get(url).status_code == 403
