@@ -282,3 +282,26 @@ def test_a_reviewer_logs_a_letter_with_the_moment_it_arrived_and_an_auditor_cann
     assert RemovalRequest.objects.count() == 1
     auditor = sign_in(type(client)(), make_staff(AUDITOR, "aud"))
     assert auditor.get(url).status_code == 403
+
+
+def test_requests_with_a_failed_purge_job_have_their_view_and_count(
+    client: Any, lead: Any, make_request: Any
+) -> None:
+    from removal.models import PurgeJob
+
+    stuck, fine = (
+        make_request(email="stuck@example.org").request,
+        make_request(email="fine@example.org").request,
+    )
+    RemovalRequest.objects.filter(id__in=[stuck.id, fine.id]).update(status=Status.PURGING)
+    PurgeJob.objects.create(
+        request=stuck, target="photo_files", category="photos", status="failed", attempt_limit=8
+    )
+    PurgeJob.objects.create(
+        request=fine, target="photo_files", category="photos", status="running", attempt_limit=8
+    )
+    sign_in(client, lead)
+    page = client.get(reverse("workspace:queue"), {"view": "purge_failed"})
+    assert [row.reference for row in page.context["page"].object_list] == [stuck.reference]
+    assert dict((name, count) for name, _label, count in page.context["views"])["purge_failed"] == 1
+    assert "purge job failed" in page.content.decode()
