@@ -1,4 +1,5 @@
-"""The door of every workspace page: a signed-in staff account, verified by its second factor."""
+"""The doors of the signed-in pages: a staff page, a regulator's page, and the account pages both
+share (second factors, recovery codes). Each first asks for the sign-in and its second factor."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from django.utils.http import urlencode
 
 from ledger.selectors import regulator_of
 from workspace import factors
+from workspace.forms import may_sign_in
 
 View = Callable[..., HttpResponseBase]
 
@@ -25,49 +27,67 @@ def is_verified(user: Any) -> bool:
 
 
 def staff_user(request: HttpRequest) -> Any:
-    """The signed-in account of a request that passed `staff_page` (never anonymous there)."""
+    """The signed-in account of a request that passed one of the doors (never anonymous there)."""
     user = request.user
     if not user.is_authenticated:
         raise PermissionDenied
     return user
 
 
-def staff_page(view: View) -> View:
+def _sign_in_first(request: HttpRequest) -> HttpResponseBase | None:
     """Anonymous → the sign-in; password only → the second factor (or its set-up on a first
-    sign-in); not staff or inactive → 403."""
+    sign-in); signed in with both → None (the door decides the rest)."""
+    user = request.user
+    if not user.is_authenticated:
+        return redirect_to_login(request.get_full_path(), login_url=reverse("workspace:login"))
+    if not is_verified(user):
+        step = "workspace:second_factor" if factors.has_second_factor(user) else "workspace:enrol"
+        return HttpResponseRedirect(f"{reverse(step)}?{urlencode({'next': request.get_full_path()})}")
+    return None
+
+
+def staff_page(view: View) -> View:
+    """Staff only; a regulator's account is sent to its own page, any other account refused (403)."""
 
     @wraps(view)
     def door(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if (first := _sign_in_first(request)) is not None:
+            return first
         user = request.user
-        if not user.is_authenticated:
-            return redirect_to_login(request.get_full_path(), login_url=reverse("workspace:login"))
-        if not user.is_active or not user.is_staff:
-            if is_verified(user) and regulator_of(user) is not None:
+        if not (user.is_active and user.is_staff):
+            if regulator_of(user) is not None:
                 return HttpResponseRedirect(reverse("regulator:home"))
             raise PermissionDenied
-        if not is_verified(user):
-            step = "workspace:second_factor" if factors.has_second_factor(user) else "workspace:enrol"
-            return HttpResponseRedirect(f"{reverse(step)}?{urlencode({'next': request.get_full_path()})}")
         return view(request, *args, **kwargs)
 
     return door
 
 
 def regulator_page(view: View) -> View:
-    """A regulator account's page: signed in with the second factor, and belonging to a regulator
-    (whose jurisdictions bound what it reads). Staff accounts are refused here, regulators on staff pages."""
+    """A regulator account's page, given its regulator (whose jurisdictions bound what it reads).
+    Staff accounts are refused here, as regulators are on staff pages."""
 
     @wraps(view)
     def door(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        user = request.user
-        if not user.is_authenticated:
-            return redirect_to_login(request.get_full_path(), login_url=reverse("workspace:login"))
-        if not is_verified(user):
-            step = "workspace:second_factor" if factors.has_second_factor(user) else "workspace:enrol"
-            return HttpResponseRedirect(f"{reverse(step)}?{urlencode({'next': request.get_full_path()})}")
-        regulator = regulator_of(user)
-        if regulator is None or not user.is_active:
+        if (first := _sign_in_first(request)) is not None:
+            return first
+        regulator = regulator_of(request.user)
+        if regulator is None or not request.user.is_active:
             raise PermissionDenied
         return view(request, regulator, *args, **kwargs)
+
+    return door
+
+
+def account_page(view: View) -> View:
+    """A page about one's own sign-in (second factors, recovery codes): staff and regulators alike."""
+
+    @wraps(view)
+    def door(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if (first := _sign_in_first(request)) is not None:
+            return first
+        if not may_sign_in(request.user):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
 
     return door

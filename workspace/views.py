@@ -1,5 +1,5 @@
-"""Workspace pages. The queue, request page, bulk actions and dashboard grow here; each view calls
-removal's services and selectors, and is behind `staff_page`."""
+"""The home page, and one's own sign-in: authenticators, passkeys, recovery codes (staff and
+regulators alike)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from workspace import factors
-from workspace.access import staff_page
+from workspace.access import account_page, staff_page
 from workspace.login_views import safe_next
 from workspace.passkeys import NEW_RECOVERY_CODES
 
@@ -22,7 +22,7 @@ def home_view(request: HttpRequest) -> HttpResponse:
     return render(request, "workspace/home.html", {"roles": groups})
 
 
-@staff_page
+@account_page
 def account_view(request: HttpRequest) -> HttpResponse:
     user = request.user
     context = {
@@ -33,7 +33,7 @@ def account_view(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@staff_page
+@account_page
 def recovery_codes_view(request: HttpRequest) -> HttpResponse:
     codes = factors.recovery_codes_regenerate(user=request.user)
     return render(
@@ -41,7 +41,7 @@ def recovery_codes_view(request: HttpRequest) -> HttpResponse:
     )
 
 
-@staff_page
+@account_page
 def passkey_added_view(request: HttpRequest) -> HttpResponse:
     """After a passkey was created: its recovery codes, once, if it was the account's first factor."""
     codes = request.session.pop(NEW_RECOVERY_CODES, None)
@@ -53,7 +53,7 @@ def passkey_added_view(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@staff_page
+@account_page
 def authenticator_remove_view(request: HttpRequest) -> HttpResponse:
     if factors.authenticator_remove(user=request.user, persistent_id=request.POST.get("device", "")):
         messages.success(request, _("The authenticator was removed."))

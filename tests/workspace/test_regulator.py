@@ -36,6 +36,8 @@ def test_a_regulator_signs_in_and_lands_on_its_own_page(client: Client, cnil_use
     assert client.get(reverse("workspace:home"))["Location"] == reverse("regulator:home")
     page = client.get(reverse("regulator:home")).content.decode()
     assert "CNIL" in page and "You read the request log for: EU" in page
+    # Its own sign-in is its own to look after, as for staff.
+    assert client.get(reverse("workspace:account")).status_code == 200
 
 
 def test_a_regulator_never_reaches_a_staff_page_nor_staff_the_regulator_pages(
