@@ -305,3 +305,20 @@ def test_requests_with_a_failed_purge_job_have_their_view_and_count(
     assert [row.reference for row in page.context["page"].object_list] == [stuck.reference]
     assert dict((name, count) for name, _label, count in page.context["views"])["purge_failed"] == 1
     assert "purge job failed" in page.content.decode()
+
+
+def test_the_deadline_panel_says_when_identity_was_asked_for_and_received(
+    client: Any, lead: Any, removal_request: RemovalRequest
+) -> None:
+    sign_in(client, lead)
+    services.removal_request_transition(
+        request=removal_request, move="ask_subject", actor=services.Actor.staff(lead), ask="identity"
+    )
+    page = client.get(reverse("workspace:request", args=[removal_request.id])).content.decode()
+    assert "Identity information asked for on" in page and "Not received yet" in page
+    removal_request.refresh_from_db()
+    services.removal_request_record_identity_received(
+        request=removal_request, actor=services.Actor.staff(lead)
+    )
+    page = client.get(reverse("workspace:request", args=[removal_request.id])).content.decode()
+    assert "Received on" in page and "count from that day" in page
