@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from removal.deadlines import JURISDICTIONS
 from removal.models import (
+    Candidate,
     DownstreamRecipient,
     PurgeJob,
     RecipientNotice,
@@ -223,3 +224,11 @@ def removal_requests_by_id(ids: list[uuid.UUID]) -> list[RemovalRequest]:
     found = RemovalRequest.objects.select_related("data_key", "assignee").prefetch_related("jurisdictions")
     by_id = {request.id: request for request in found.filter(id__in=ids)}
     return [by_id[i] for i in ids if i in by_id]
+
+
+def candidates_unflagged(*, request: RemovalRequest) -> dict[int, str]:
+    """The undecided candidates not flagged as look-alikes, as "confirmed" decisions to make."""
+    ids = Candidate.objects.filter(
+        request=request, lookalike=False, decision=Candidate.Decision.PENDING
+    ).values_list("id", flat=True)
+    return dict.fromkeys(ids, Candidate.Decision.CONFIRMED.value)

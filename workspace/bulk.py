@@ -15,7 +15,8 @@ from django.views.decorators.http import require_POST
 from removal import services
 from removal.permissions import NotAllowed
 from removal.queue import assignable_staff
-from removal.selectors import removal_requests_by_id
+from removal.selectors import candidates_unflagged, removal_requests_by_id
+from removal.services.discovery import candidates_decide
 from workspace.access import staff_page, staff_user
 from workspace.forms import BulkActionForm
 from workspace.queue_views import may_see_queue
@@ -43,6 +44,10 @@ def bulk_run(*, user: Any, action: str, data: dict[str, Any]) -> BulkOutcome:
                 services.removal_request_transition(
                     request=request, move="deny", actor=actor, basis=data["basis"], note=data.get("note", "")
                 )
+            elif action == "confirm_unflagged":
+                # The look-alikes stay undecided: a person looks at those (workspace:review).
+                undecided = candidates_unflagged(request=request)
+                candidates_decide(request=request, actor=actor, decisions=undecided, user=user)
         except services.InvalidRequest as exc:
             outcome.refused.append((request.reference, " ".join(m for ms in exc.errors.values() for m in ms)))
         except (services.IllegalTransition, NotAllowed) as exc:

@@ -110,6 +110,7 @@ class BulkActionForm(forms.Form):
         ("assign", _("Assign to")),
         ("extend", _("Extend the deadline")),
         ("deny", _("Deny")),
+        ("confirm_unflagged", _("Confirm the candidate photos not flagged as look-alikes")),
     ]
     action = forms.ChoiceField(label=_("With the selected requests"), choices=ACTIONS)
     assignee = forms.ChoiceField(label=_("Assign to"), required=False)

@@ -322,3 +322,22 @@ def test_the_deadline_panel_says_when_identity_was_asked_for_and_received(
     )
     page = client.get(reverse("workspace:request", args=[removal_request.id])).content.decode()
     assert "Received on" in page and "count from that day" in page
+
+
+def test_a_bulk_confirmation_decides_the_unflagged_photos_and_leaves_the_look_alikes_to_a_person(
+    client: Any, lead: Any, gallery: Any, verified_request: RemovalRequest, make_request: Any
+) -> None:
+    from removal.models import Candidate
+    from removal.services.discovery import removal_request_discover
+
+    removal_request_discover(request_id=verified_request.id)
+    flagged = Candidate.objects.filter(request=verified_request).order_by("-distance").first()
+    assert flagged is not None
+    Candidate.objects.filter(id=flagged.id).update(lookalike=True)
+    not_reviewing = make_request(email="other@example.org").request
+    sign_in(client, lead)
+    page = _bulk(client, [verified_request, not_reviewing], action="confirm_unflagged").content.decode()
+    assert "Done for 1 request." in page and not_reviewing.reference in page
+    decisions = dict(Candidate.objects.filter(request=verified_request).values_list("id", "decision"))
+    assert decisions.pop(flagged.id) == "pending" and set(decisions.values()) == {"confirmed"}
+    assert AuditEvent.objects.filter(action="request.candidates_decided").count() == 1
