@@ -518,19 +518,8 @@ class RemovalRequestAdmin(admin.ModelAdmin):
             initial={"received_at": timezone.now().replace(second=0, microsecond=0)},
         )
         if request.method == "POST" and form.is_valid():
-            data = form.cleaned_data
             try:
-                result = services.removal_request_create(
-                    name=data["name"],
-                    email=data["email"],
-                    right=data["right"],
-                    jurisdictions=data["jurisdictions"],
-                    channel=data["channel"],
-                    actor=services.Actor.staff(request.user),
-                    language=data["language"],
-                    received_at=data["received_at"],
-                    logged_by=request.user if request.user.is_authenticated else None,
-                )
+                result = form.log(request.user)
             except services.InvalidRequest as exc:
                 add_service_errors(form, exc.errors)
             else:

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from removal import services
 from removal.models import (
     JURISDICTION_CHOICES,
     Channel,
@@ -155,6 +156,22 @@ class StaffIntakeForm(RemovalRequestForm):
         # Consent to keeping a template of one's face is the subject's own: they give it on their
         # status page, not through staff relaying a letter.
         del self.fields["suppression_consent"]
+
+    def log(self, user: Any) -> Any:
+        """Record the valid form's request as logged by `user` (removal.services.removal_request_create:
+        raises InvalidRequest; a duplicate comes back with created False)."""
+        data = self.cleaned_data
+        return services.removal_request_create(
+            name=data["name"],
+            email=data["email"],
+            right=data["right"],
+            jurisdictions=data["jurisdictions"],
+            channel=data["channel"],
+            actor=services.Actor.staff(user),
+            language=data["language"],
+            received_at=data["received_at"],
+            logged_by=user,
+        )
 
 
 class DenyForm(forms.Form):

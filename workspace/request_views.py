@@ -205,19 +205,8 @@ def log_request_view(request: HttpRequest) -> HttpResponse:
     initial = {"received_at": timezone.now().replace(second=0, microsecond=0)}
     form = StaffIntakeForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
         try:
-            result = services.removal_request_create(
-                name=data["name"],
-                email=data["email"],
-                right=data["right"],
-                jurisdictions=data["jurisdictions"],
-                channel=data["channel"],
-                actor=services.Actor.staff(request.user),
-                language=data["language"],
-                received_at=data["received_at"],
-                logged_by=staff_user(request),
-            )
+            result = form.log(staff_user(request))
         except services.InvalidRequest as exc:
             add_service_errors(form, exc.errors)
         else:
