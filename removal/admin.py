@@ -9,7 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -37,7 +37,7 @@ from removal.models import (
 from removal.permissions import Action, NotAllowed, allowed
 from removal.services.purge import purge_job_retry
 from removal.services.suppression import suppression_entry_delete
-from removal.viewing import viewing_is_open, viewing_open
+from removal.viewing import headshot_response, viewing_is_open, viewing_open
 from vault.services import DataKeyShredded
 
 # Fields of the request page that decrypt the subject's data: shown inside a viewing window only.
@@ -314,17 +314,8 @@ class RemovalRequestAdmin(admin.ModelAdmin):
         return format_html('<img src="{}" alt="Headshot sent by the subject" style="max-width: 240px">', url)
 
     def headshot_view(self, request: HttpRequest, pk: str) -> HttpResponse:
-        """The decrypted headshot, inside the staff member's viewing window on this request only (the
-        window's opening is the audit event: loading the image again records nothing more)."""
-        obj = get_object_or_404(RemovalRequest, pk=pk)
-        if not viewing_is_open(request, obj):
-            raise PermissionDenied("open this request's personal data first, with a reason")
-        image = identity_selectors.headshot_probe_image(subject_ref=services.subject_ref(obj))
-        if image is None:
-            raise Http404("no headshot")
-        response = HttpResponse(image, content_type="image/jpeg")
-        response["Cache-Control"] = "no-store, private"
-        return response
+        """The decrypted headshot, inside this staff member's viewing window (removal.viewing)."""
+        return headshot_response(request, get_object_or_404(RemovalRequest, pk=pk))
 
     @admin.action(description="Assign the selected requests to me")
     def assign_to_me(self, request: HttpRequest, queryset: QuerySet[RemovalRequest]) -> None:

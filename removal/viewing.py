@@ -12,12 +12,15 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
 
+from identity import selectors as identity_selectors
 from removal.models import RemovalRequest
 from removal.permissions import Action, allowed
 from removal.services.access import removal_request_record_personal_data_view
-from removal.services.common import Actor
+from removal.services.common import Actor, subject_ref
 
 _SESSION_KEY = "removal.viewing"
 
@@ -47,3 +50,16 @@ def viewing_close(http_request: HttpRequest, request: RemovalRequest) -> None:
     windows = _windows(http_request)
     if windows.pop(str(request.pk), None) is not None:
         http_request.session[_SESSION_KEY] = windows
+
+
+def headshot_response(http_request: HttpRequest, request: RemovalRequest) -> HttpResponse:
+    """The decrypted headshot, inside the staff member's viewing window on this request only (the
+    window's opening is the audit event: loading the image again records nothing more)."""
+    if not viewing_is_open(http_request, request):
+        raise PermissionDenied(_("Open this request's personal data first, with a reason."))
+    image = identity_selectors.headshot_probe_image(subject_ref=subject_ref(request))
+    if image is None:
+        raise Http404("no headshot")
+    response = HttpResponse(image, content_type="image/jpeg")
+    response["Cache-Control"] = "no-store, private"
+    return response

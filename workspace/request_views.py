@@ -24,7 +24,7 @@ from removal.forms import StaffIntakeForm, add_service_errors
 from removal.models import RemovalRequest
 from removal.permissions import Action, NotAllowed, allowed
 from removal.queue import assignable_staff
-from removal.viewing import viewing_is_open, viewing_open
+from removal.viewing import headshot_response, viewing_is_open, viewing_open
 from vault.services import DataKeyShredded
 from workspace.access import staff_page, staff_user
 from workspace.timeline import request_timeline
@@ -103,15 +103,7 @@ def personal_data_open_view(request: HttpRequest, pk: Any) -> HttpResponse:
 @staff_page
 def headshot_view(request: HttpRequest, pk: Any) -> HttpResponse:
     """The decrypted headshot, inside the viewing window only (opening it was the audit event)."""
-    obj = _request_for(request, pk, Action.VIEW_PERSONAL_DATA)
-    if not viewing_is_open(request, obj):
-        raise PermissionDenied(_("Open this request's personal data first, with a reason."))
-    image = identity_selectors.headshot_probe_image(subject_ref=services.subject_ref(obj))
-    if image is None:
-        raise Http404
-    response = HttpResponse(image, content_type="image/jpeg")
-    response["Cache-Control"] = "no-store, private"
-    return response
+    return headshot_response(request, _request_for(request, pk, Action.VIEW_PERSONAL_DATA))
 
 
 @require_POST
