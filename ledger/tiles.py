@@ -28,9 +28,10 @@ class TileStore:
     def __init__(self, size: int, *, model: type[Tile] = Tile) -> None:
         self.size = size
         self._model = model
-        # Both bounded, so an export that walks every leaf of a big tree keeps flat memory.
-        self._tile = functools.lru_cache(maxsize=1024)(self._load)
-        self._node = functools.lru_cache(maxsize=1 << 17)(self._compute)
+        # Both small and bounded: an export walks the leaves in order, so the proofs of neighbouring
+        # leaves share tiles and inner nodes, and a bigger cache buys no speed, only memory (bench/ledger.py).
+        self._tile = functools.lru_cache(maxsize=64)(self._load)
+        self._node = functools.lru_cache(maxsize=1 << 12)(self._compute)
 
     def tile(self, level: int, index: int) -> list[bytes]:
         return self._tile(level, index)
