@@ -10,9 +10,10 @@ COPY requirements.txt /tmp/requirements.txt
 RUN /opt/venv/bin/pip install -r /tmp/requirements.txt
 
 FROM python:3.11-slim-bookworm AS runtime
-# Tesseract reads the machine-readable zone of identity documents (through stdin/stdout, no temp files).
+# Tesseract reads the machine-readable zone of identity documents (through stdin/stdout, no temp files);
+# Pango and the DejaVu fonts draw the transparency report's PDF (WeasyPrint).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tesseract-ocr \
+ && apt-get install -y --no-install-recommends tesseract-ocr libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
  && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid app --home-dir /app --shell /usr/sbin/nologin app

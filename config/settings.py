@@ -484,6 +484,8 @@ LEDGER_MAX_ENTRIES_PER_CALL = env.int("LEDGER_MAX_ENTRIES_PER_CALL", default=256
 LEDGER_STH_MAX_AGE_SECONDS = env.int("LEDGER_STH_MAX_AGE_SECONDS", default=5)
 # How long the public transparency report's figures are cached (they are counted from the whole year).
 TRANSPARENCY_CACHE_SECONDS = env.int("TRANSPARENCY_CACHE_SECONDS", default=3600)
+# How many transparency PDFs one client address may have drawn (a cached one is not counted).
+TRANSPARENCY_PDF_RATE = env.str("TRANSPARENCY_PDF_RATE", default="10/m")
 CELERY_BEAT_SCHEDULE["ledger-witnesses"] = {
     "task": "ledger.tasks.push_to_witnesses",
     "schedule": LEDGER_WITNESS_PUSH_SECONDS,

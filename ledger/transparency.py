@@ -1,12 +1,14 @@
-"""The public transparency report: a year's request figures as a page, JSON and SVG charts.
+"""The public transparency report: a year's request figures as a page, a PDF, JSON and SVG charts.
 
 Public, no personal data (figures only), cached (TRANSPARENCY_CACHE_SECONDS) because a year of a million
 requests takes a while to count. Charts are drawn by pygal as SVG documents of their own, served as
-images: no script, no CDN, and they print.
+images: no script, no CDN, and they print. The PDF (ledger/transparency_pdf.py) is drawn on demand,
+cached like the figures, and rate-limited because drawing one costs a second of CPU.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from xml.etree import ElementTree
 
@@ -15,14 +17,18 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
+from django_ratelimit.decorators import ratelimit
 
 from ledger.metrics import yearly_metrics
+from ledger.transparency_pdf import PdfUnavailable, report_pdf_bytes
 
 FIRST_YEAR = 2020
+logger = logging.getLogger(__name__)
 
 
 def _figures(year: int) -> dict[str, Any]:
@@ -36,22 +42,69 @@ def _figures(year: int) -> dict[str, Any]:
     return figures
 
 
-@require_GET
-def report(request: HttpRequest, year: int) -> HttpResponse:
-    figures = _figures(year)
+def _context(year: int, figures: dict[str, Any]) -> dict[str, Any]:
+    """What the page and the PDF show."""
     rights = [
         (_("Erasure") if right == "erasure" else _("Opt-out of sale or sharing"), data)
         for right, data in figures["rights"].items()
     ]
     answered = figures["answered_on_time"] + figures["answered_late"]
-    context = {
+    return {
         "year": year,
         "figures": figures,
         "rights": rights,
         "on_time_percent": round(100 * figures["answered_on_time"] / answered) if answered else None,
-        "years": range(timezone.now().year, FIRST_YEAR - 1, -1),
     }
+
+
+@require_GET
+def report(request: HttpRequest, year: int) -> HttpResponse:
+    context = _context(year, _figures(year))
+    context["years"] = range(timezone.now().year, FIRST_YEAR - 1, -1)
     return render(request, "ledger/transparency.html", context)
+
+
+@require_GET
+@ratelimit(
+    key="ip",
+    group="transparency-pdf",
+    rate=lambda group, request: str(settings.TRANSPARENCY_PDF_RATE),
+    block=False,
+)
+def report_pdf(request: HttpRequest, year: int) -> HttpResponse:
+    figures = _figures(year)
+    language = get_language() or settings.LANGUAGE_CODE
+    # One drawing per year, language and log size: the figures' cache decides when it is redrawn.
+    key = f"ledger:transparency:{year}:{language}:{figures['tree_size']}:pdf"
+    pdf = cache.get(key)
+    if pdf is None:
+        if getattr(request, "limited", False):
+            response = HttpResponse(
+                _("Too many reports drawn from your address; try again in a minute."),
+                status=429,
+                content_type="text/plain; charset=utf-8",
+            )
+            response["Retry-After"] = "60"
+            return response
+        context = _context(year, figures)
+        context["generated_at"] = timezone.now().strftime("%Y-%m-%d %H:%M")
+        context["page_url"] = settings.PUBLIC_BASE_URL + reverse("transparency:report", args=[year])
+        charts = {name: chart_svg(figures, name) for name in CHARTS}
+        try:
+            pdf = report_pdf_bytes(context, charts)
+        except PdfUnavailable:
+            logger.exception("the transparency PDF cannot be drawn on this server")
+            return HttpResponse(
+                _("The PDF cannot be drawn at the moment; the page itself prints."),
+                status=503,
+                content_type="text/plain; charset=utf-8",
+            )
+        cache.set(key, pdf, settings.TRANSPARENCY_CACHE_SECONDS)
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="transparency-report-{year}-{language}.pdf"'
+    response["Cache-Control"] = f"public, max-age={settings.TRANSPARENCY_CACHE_SECONDS}"
+    response["Content-Language"] = language
+    return response
 
 
 @require_GET
@@ -66,9 +119,11 @@ _CHART_STYLE = pygal.style.Style(
 )
 
 
-@require_GET
-def chart(request: HttpRequest, year: int, name: str) -> HttpResponse:
-    figures = _figures(year)
+CHARTS = ("monthly", "on-time", "days")
+
+
+def chart_svg(figures: dict[str, Any], name: str) -> bytes:
+    """One of the CHARTS of a year's figures, as an SVG document without script."""
     config: dict[str, Any] = {
         "style": _CHART_STYLE,
         "js": [],
@@ -90,7 +145,12 @@ def chart(request: HttpRequest, year: int, name: str) -> HttpResponse:
         drawing.add(_("Requests"), [bucket["requests"] for bucket in figures["days_to_response_histogram"]])
     else:
         raise Http404("no such chart")
-    response = HttpResponse(svg_without_scripts(drawing), content_type="image/svg+xml; charset=utf-8")
+    return svg_without_scripts(drawing)
+
+
+@require_GET
+def chart(request: HttpRequest, year: int, name: str) -> HttpResponse:
+    response = HttpResponse(chart_svg(_figures(year), name), content_type="image/svg+xml; charset=utf-8")
     # Opened on its own, the drawing may style itself and nothing else.
     response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
     response["Cache-Control"] = f"public, max-age={settings.TRANSPARENCY_CACHE_SECONDS}"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test suite uses, where this user may; otherwise explains.
+# Installs the Debian packages the service and its tests use, where this user may; otherwise explains.
+# (Pango draws the transparency PDF; Tesseract reads MRZs; Chromium runs the browser tests.)
 set -euo pipefail
-packages=(chromium fonts-dejavu-core fonts-ocr-b tesseract-ocr)
+packages=(chromium fonts-dejavu-core fonts-ocr-b libpango-1.0-0 libpangoft2-1.0-0 tesseract-ocr)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

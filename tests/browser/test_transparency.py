@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pypdfium2
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import SCREENSHOTS, screenshot
 from tests.ledger.test_metrics import seed_this_year
+from tests.ledger.test_transparency_pdf import pdf_text
 
 _LOADED = (
     "alt => { const i = document.querySelector(`img[alt='${alt}']`);"
@@ -33,3 +37,26 @@ def test_a_reader_sees_the_years_figures_and_charts(
     screenshot(page, f"transparency-{which}")
     page.emulate_media(media="print")
     screenshot(page, f"transparency-{which}-print")
+
+
+def test_a_reader_downloads_the_report_as_a_pdf(desktop_page: Page, site: str) -> None:
+    year = seed_this_year(120, seed=2027)
+    desktop_page.goto(f"{site}/transparency/{year}/")
+    with desktop_page.expect_download() as download_info:
+        desktop_page.get_by_role("link", name="the report as a PDF").click()
+    download = download_info.value
+    assert download.suggested_filename == f"transparency-report-{year}-en.pdf"
+    data = Path(download.path()).read_bytes()
+    pages, text = pdf_text(data)
+    assert f"Removal requests in {year}" in text and "Requests received per month" in text
+    assert pages == 2  # the tables on one page, the three charts on the next
+    # What the reader sees on paper: each page as a picture beside the page's screenshots.
+    document = pypdfium2.PdfDocument(data)
+    try:
+        for number in range(pages):
+            picture = document[number].render(scale=1.5).to_pil()
+            picture.save(SCREENSHOTS / f"transparency-pdf-page-{number + 1}.png")
+            # A page is not blank: the figures and charts are drawn on it.
+            assert picture.convert("L").getextrema()[0] < 100
+    finally:
+        document.close()
