@@ -47,6 +47,7 @@ def _context(regulator: Regulator, form: ExportForm, error: str = "") -> dict[st
         "year": timezone.now().year - 1,
         # Keys fetched from the service's published URL, not the copy inside the bundle.
         "keys_url": f"{settings.PUBLIC_BASE_URL}{reverse('ledger:public_keys')}",
+        "base_url": settings.PUBLIC_BASE_URL,
     }
 
 
