@@ -70,8 +70,9 @@ def decide(
 
     `attack_signs` (identity.presentation) keep a match from being "verified": staff decide.
 
-    A missing input (None) means that step could not be done, e.g. no MRZ was readable: that is
-    never a pass and never proof of fraud either, so it makes the outcome inconclusive.
+    A missing input (None) means that step could not be done: that is never a pass and never proof of
+    fraud either, so it makes the outcome inconclusive, and a person looks (the pipeline asks for a
+    retake instead where a better photo would help, so these words never promise one).
     """
     failed: list[Reason] = []
     doubtful: list[Reason] = []
@@ -81,8 +82,8 @@ def decide(
             Reason(
                 "document_unreadable",
                 gettext_noop(
-                    "We couldn't read the machine-readable lines of your document. Show the whole document "
-                    "in the frame, flat, in good light and without glare, and try again."
+                    "We couldn't read the machine-readable lines of your document; a member of our privacy "
+                    "team will check your photos and tell you what happens next."
                 ),
             )
         )
@@ -110,8 +111,8 @@ def decide(
             Reason(
                 "face_not_compared",
                 gettext_noop(
-                    "We couldn't compare your photo with the portrait on your document. Take both photos in "
-                    "good light, with the whole document in the frame."
+                    "We couldn't compare your photo with the portrait on your document; a member of our "
+                    "privacy team will check your photos and tell you what happens next."
                 ),
             )
         )

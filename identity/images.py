@@ -33,6 +33,10 @@ DEFAULT_MAX_PIXELS: Final = 40_000_000
 DEFAULT_MAX_BYTES: Final = 15 * 1024 * 1024
 # Below this no face or machine-readable zone can be recognised, so say so rather than "no face".
 DEFAULT_MIN_SIDE: Final = 64
+# A photo whose brightness varies less than this (standard deviation, 0-255) shows one colour: a lens
+# covered, a blank page, a filled rectangle. No face or text can be in it. JPEG noise alone is ~1-2; the
+# fixture photos are above 60, and a photographed document faded to a fifth of its contrast above 18.
+BLANK_MAX_STDDEV: Final = 6.0
 
 JPEG_MAGIC: Final = b"\xff\xd8\xff"
 PNG_MAGIC: Final = b"\x89PNG\r\n\x1a\n"
@@ -216,6 +220,22 @@ def fit_within(image: DecodedImage, *, max_side: int) -> DecodedImage:
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     smaller = Image.fromarray(np.asarray(image.pixels), mode="RGB").resize(size, Image.Resampling.LANCZOS)
     return DecodedImage.from_pil(smaller, source_format=image.source_format)
+
+
+def refuse_blank(image: DecodedImage) -> None:
+    """Refuse a photo of one colour before any model looks at it: a clearer answer than "no face",
+    and no attempt is spent on it. (For the subject's uploads; a gallery photo may well be blank.)"""
+    step = max(1, max(image.height, image.width) // 512)
+    sample = image.pixels[::step, ::step].astype(np.float32)
+    brightness = sample @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    if float(brightness.std()) < BLANK_MAX_STDDEV:
+        raise ImageRejected(
+            "blank",
+            gettext_noop(
+                "This photo shows one colour and nothing else (was the lens covered?). Take the photo again, "
+                "in good light, with the whole subject in the frame."
+            ),
+        )
 
 
 def _check_dimensions(width: int, height: int, *, ceiling: int, min_side: int) -> None:

@@ -1,10 +1,10 @@
 """The whole in-memory verification: bytes in, a decision and the few derived facts out.
 
 This is the one call the upload views make. It raises `VerificationInputError` (with a message for
-the person) when a photo must be retaken: not an image, no face or several faces in the headshot.
-A document whose machine-readable zone can't be found or read with certainty (`mrz.MRZNotFound`,
-`mrz.MRZUnclear`) is also a retake. Everything else, including a document whose portrait can't be
-found, ends in a `Decision`, so a person can review it.
+the person) when a photo must be retaken: not an image, one colour only, no face or several faces in
+the headshot. A document whose portrait can't be found, or whose machine-readable zone can't be found
+or read with certainty (`mrz.MRZNotFound`, `mrz.MRZUnclear`), is also a retake. Everything else ends
+in a `Decision` (and an attempt), so what the subject is told to do next is always possible.
 
 The returned `Verification` holds the sanitised headshot (pixels only, for the caller to encrypt) and
 the document number (for the caller to HMAC); the ID photo, its pixels and its OCR text are not in it
@@ -61,6 +61,7 @@ def _blame(upload: str) -> Iterator[None]:
 def _headshot(data: bytes) -> tuple[bytes, np.ndarray, np.ndarray]:
     with _blame("headshot"):
         image = images.decode_image(data)
+        images.refuse_blank(image)
         vector = faces.headshot_embedding(image)
     return images.reencode_without_metadata(image), vector, np.asarray(image.pixels)
 
@@ -100,15 +101,13 @@ def verify_identity(
     headshot_clean, headshot_vector, headshot_pixels = _headshot(headshot)
     with _blame("document"):
         document_image = images.decode_image(document)
+        images.refuse_blank(document_image)
     try:
-        portrait = faces.document_portrait_embedding(document_image)
-        distance: float | None = faces.face_distance(headshot_vector, portrait)
-    except faces.FaceRejected:
-        distance = None
-    try:
-        # A zone not found or not read with certainty is a photo to retake (raised to the caller,
-        # which counts no attempt), never a verdict on the document.
+        # A portrait not found, or a zone not found or not read with certainty, is a photo to retake
+        # (raised to the caller, which counts no attempt), never a verdict on the document.
         with _blame("document"):
+            portrait = faces.document_portrait_embedding(document_image)
+            distance: float | None = faces.face_distance(headshot_vector, portrait)
             reading: mrz.MRZResult | None = mrz.read_mrz(document_image, today=today)
     finally:
         del document_image

@@ -16,6 +16,7 @@ from identity.images import (
     decode_image,
     fit_within,
     reencode_without_metadata,
+    refuse_blank,
     sniff_format,
 )
 
@@ -178,3 +179,39 @@ def test_fit_within_only_ever_shrinks() -> None:
 
 def test_repr_never_shows_pixels() -> None:
     assert repr(decode_image(jpeg_bytes((100, 100)))) == "DecodedImage(100x100, from JPEG)"
+
+
+def _noisy(size: tuple[int, int], base: tuple[int, int, int], spread: int, seed: int = 0) -> bytes:
+    """One colour with sensor-like noise of +-`spread`, as a JPEG."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    pixels = np.clip(np.array(base) + rng.integers(-spread, spread + 1, (size[1], size[0], 3)), 0, 255)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels.astype("uint8"), "RGB").save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(jpeg_bytes((1600, 1200)), id="one-colour-jpeg"),
+        pytest.param(_noisy((1600, 1200), (250, 250, 250), 3), id="white-page-with-noise"),
+        pytest.param(_noisy((4000, 3000), (8, 8, 10), 4), id="covered-lens"),
+        pytest.param(_noisy((800, 600), (128, 128, 128), 2), id="grey"),
+    ],
+)
+def test_a_photo_of_one_colour_is_refused_as_blank(data: bytes) -> None:
+    image = decode_image(data)  # a valid image (a gallery may hold such a photo) ...
+    with pytest.raises(ImageRejected) as caught:
+        refuse_blank(image)  # ... but no proof of anything from a subject
+    assert caught.value.code == "blank" and "one colour" in caught.value.message
+
+
+def test_a_faded_or_dark_photo_with_content_is_not_blank() -> None:
+    gradient = Image.linear_gradient("L").resize((1200, 900)).convert("RGB")
+    buffer = io.BytesIO()
+    gradient.save(buffer, format="JPEG")
+    refuse_blank(decode_image(buffer.getvalue()))
+    # Faint print on a grey ground: about a tenth of the range, still more than one colour.
+    refuse_blank(decode_image(_noisy((1200, 900), (120, 120, 120), 24)))

@@ -138,3 +138,26 @@ def _portrait(photos: dict[str, bytes]) -> Image.Image:
     from tests.support.identity_fixtures import portrait_of
 
     return portrait_of(photos, "obama3.jpg")
+
+
+def test_a_blank_document_or_headshot_must_be_retaken(verify: Any, photos: dict[str, bytes]) -> None:
+    blank = io.BytesIO()
+    Image.new("RGB", (2400, 1600), (245, 245, 240)).save(blank, format="JPEG")
+    with pytest.raises(ImageRejected) as caught:
+        verify(blank.getvalue())
+    assert (caught.value.code, caught.value.upload) == ("blank", "document")
+    with pytest.raises(ImageRejected) as caught:
+        verify_identity(headshot=blank.getvalue(), document=blank.getvalue(), typed_name="x", today=TODAY)
+    assert (caught.value.code, caught.value.upload) == ("blank", "headshot")
+
+
+def test_a_document_whose_portrait_is_not_found_must_be_retaken(
+    verify: Any, photos: dict[str, bytes], ocr_tools: None
+) -> None:
+    """Its zone may read well, but without the portrait nothing was compared: a retake (no attempt
+    spent), never an inconclusive verdict that tells the subject to try again when they no longer can."""
+    faceless = Image.new("RGB", (400, 500), (200, 196, 190))  # the portrait's place, empty
+    flat = documents.render_document("TD3", OBAMA, faceless, seed=6)
+    with pytest.raises(FaceRejected) as caught:
+        verify(documents.photograph(flat, seed=6))
+    assert (caught.value.code, caught.value.upload) == ("no_face", "document")

@@ -174,6 +174,38 @@ def test_a_bad_upload_is_refused_with_a_clear_message_and_nothing_stored(
     _nothing_stored(subject.request)
 
 
+def test_a_blank_id_document_is_refused_up_front_and_spends_no_attempt(
+    client: Any,
+    subject: services.IntakeResult,
+    photos: dict[str, bytes],
+    settings: Any,
+    face_models: Any,
+) -> None:
+    """A blank or one-colour "document" is not a document: refused before any check, in the subject's
+    language, nothing recorded, the attempt not counted, and the words ("take the photo again") true."""
+    settings.IDENTITY_DOCUMENT_REQUIRED_IN = ["*"]
+    settings.IDENTITY_MAX_ATTEMPTS = 1
+    blank = io.BytesIO()
+    Image.new("RGB", (2400, 1600), (250, 250, 250)).save(blank, format="JPEG")
+    response = _upload(client, subject.status_token, headshot=photos["obama.jpg"], document=blank.getvalue())
+    assert response.status_code == 400
+    assert "shows one colour and nothing else" in response.content.decode()
+    _nothing_stored(subject.request)
+    # The one attempt is still there, and the form still open: the subject can do what they were told.
+    form = client.get(f"{reverse('removal:verify_identity')}?t={subject.status_token}")
+    assert form.status_code == 200 and "1 attempt left" in form.content.decode()
+    german = client.post(
+        f"{reverse('removal:verify_identity')}?t={subject.status_token}",
+        {
+            "headshot": SimpleUploadedFile("h.jpg", photos["obama.jpg"], content_type="image/jpeg"),
+            "document": SimpleUploadedFile("d.jpg", blank.getvalue(), content_type="image/jpeg"),
+        },
+        HTTP_ACCEPT_LANGUAGE="de",
+    )
+    assert german.status_code == 400 and "nur eine Farbe" in german.content.decode()
+    _nothing_stored(subject.request)
+
+
 def test_an_oversized_upload_is_refused_with_413(
     client: Any, subject: services.IntakeResult, settings: Any
 ) -> None:
