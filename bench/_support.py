@@ -14,9 +14,11 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -85,6 +87,33 @@ def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     rank = max(1, math.ceil(p / 100 * len(ordered)))
     return ordered[rank - 1]
+
+
+# A child's ru_maxrss on Linux starts from its parent's high-water mark at fork/exec, so a big bench
+# process cannot measure its children: a small interpreter runs the command instead (inheriting stdin,
+# stdout and stderr) and writes its only child's peak, in KiB, to the file named first.
+_PEAK_WRAPPER = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.run(sys.argv[2:], check=False).returncode\n"
+    "with open(sys.argv[1], 'w') as report:\n"
+    "    report.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+    "sys.exit(code)\n"
+)
+
+
+def run_measuring_peak_rss(
+    command: list[str], *, timeout: float, **run: Any
+) -> tuple[subprocess.CompletedProcess[Any], float | None]:
+    """subprocess.run(command, **run), and the command's own peak RSS in MiB (None if unknown)."""
+    with tempfile.TemporaryDirectory(prefix="bench-peak-") as folder:
+        report = Path(folder) / "peak"
+        completed = subprocess.run(
+            [sys.executable, "-c", _PEAK_WRAPPER, str(report), *command], timeout=timeout, check=False, **run
+        )
+        try:
+            return completed, int(report.read_text()) / 1024
+        except (OSError, ValueError):
+            return completed, None
 
 
 def reset_peak_rss() -> bool:

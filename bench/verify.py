@@ -109,7 +109,7 @@ os.environ.update(_settings_env(_VAR_DIR))
 
 import django  # noqa: E402
 
-from bench._support import percentile, reset_peak_rss  # noqa: E402
+from bench._support import percentile, reset_peak_rss, run_measuring_peak_rss  # noqa: E402
 
 django.setup()
 
@@ -305,30 +305,19 @@ class TesseractRecorder:
             mrz.subprocess = original
 
 
-# A child's ru_maxrss on Linux starts from its parent's high-water mark at fork/exec, so RUSAGE_CHILDREN
-# of this (large) process says little about tesseract. A small interpreter runs the call instead and
-# reports its only child's peak.
-_PEAK_WRAPPER = (
-    "import resource, subprocess, sys\n"
-    "subprocess.run(sys.argv[1:], input=sys.stdin.buffer.read(), capture_output=True, check=False)\n"
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
-)
-
-
 def tesseract_own_peak_mb(call: TesseractCall) -> float | None:
     """tesseract's peak RSS on one of the calls read_mrz made (untimed)."""
     try:
-        completed = subprocess.run(
-            [sys.executable, "-c", _PEAK_WRAPPER, *call.args],
+        _completed, peak = run_measuring_peak_rss(
+            list(call.args),
             input=call.kwargs.get("input", b""),
             env=call.kwargs.get("env"),
             capture_output=True,
             timeout=120,
-            check=False,
         )
-        return int(completed.stdout.decode().split()[-1]) / 1024
-    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+    except (OSError, subprocess.SubprocessError):
         return None
+    return peak
 
 
 @dataclass
