@@ -62,6 +62,7 @@ from notifications.models import Message
 from removal import services
 from removal.models import Channel, RemovalRequest
 from tests.identity import documents
+from tests.support.disk_writes import Write, files_written, watching
 from tests.support.forensics import (
     STRIDE,
     WINDOW,
@@ -505,15 +506,18 @@ def test_no_store_keeps_any_trace_of_the_id_photos(
 
     requests = {subject.letter: _submit_request(subject.email) for subject in SUBJECTS}
     _wait_until_every_message_is_sent(stores)
+    written: list[Write] = []
     for subject in SUBJECTS:
         _confirm_email(client, stores.inbox, subject.email)
-        response = _upload(
-            client,
-            requests[subject.letter].status_token,
-            headshot=photos[subject.headshot],
-            document=uploaded[subject.letter],
-        )
+        with watching() as recorded:
+            response = _upload(
+                client,
+                requests[subject.letter].status_token,
+                headshot=photos[subject.headshot],
+                document=uploaded[subject.letter],
+            )
         assert response.status_code == 302, response.content.decode()[:2000]
+        written += files_written(recorded)
     _wait_until_every_message_is_sent(stores)  # the retake requests, too
 
     records = {
@@ -527,6 +531,12 @@ def test_no_store_keeps_any_trace_of_the_id_photos(
     assert "face_mismatch" in {reason["code"] for reason in records["C"].reasons}, records["C"].reasons
     assert records["D"].check_digits_valid is False and records["D"].outcome != "verified"
     assert HeadshotProbe.objects.count() == len(SUBJECTS)
+    # While the photos were in this process, the only files written were the sealed headshots: not
+    # even a temporary file deleted before the end (what is left is searched below).
+    probes = {
+        default_storage.path(name) for name in HeadshotProbe.objects.values_list("storage_name", flat=True)
+    }
+    assert {write.target for write in written} == probes and len(written) == len(probes), written
     assert RemovalRequest.objects.get(id=requests["C"].request.id).pending_ask == "clearer_photo"
 
     hits, summary, searched = _search(stores, needles)

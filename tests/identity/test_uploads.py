@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,49 +13,24 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from tests.identity.upload_urls import KIB
+from tests.support.disk_writes import Write, watching
 
 pytestmark = pytest.mark.urls("tests.identity.upload_urls")
 
-_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT
-_events: list[tuple[str, str]] | None = None
-
-
-def _audit(event: str, args: tuple[Any, ...]) -> None:
-    # Audit hooks can't be removed, so this one only records while a test switched it on.
-    if _events is None:
-        return
-    if event == "tempfile.mkstemp":
-        _events.append((event, str(args[0])))
-    elif event == "open" and len(args) >= 3:
-        path, mode, flags = args[0], args[1], args[2]
-        writes = (isinstance(mode, str) and any(m in mode for m in "wax+")) or (
-            isinstance(flags, int) and flags & _WRITE_FLAGS
-        )
-        if writes:
-            _events.append((event, str(path)))
-
-
-sys.addaudithook(_audit)
-
 
 @pytest.fixture
-def disk_writes(settings: Any, tmp_path: Path) -> Iterator[list[tuple[str, str]]]:
+def disk_writes(settings: Any, tmp_path: Path) -> Iterator[list[Write]]:
     """Every file the request opens for writing, and what appeared in the temp dirs."""
-    global _events
     upload_dir = tmp_path / "uploads"
     upload_dir.mkdir()
     settings.FILE_UPLOAD_TEMP_DIR = str(upload_dir)
     system_temp = Path(tempfile.gettempdir())
     before = set(os.listdir(system_temp))
-    recorded: list[tuple[str, str]] = []
-    _events = recorded
-    try:
+    with watching() as recorded:
         yield recorded
-    finally:
-        _events = None
-    recorded.extend(("left in FILE_UPLOAD_TEMP_DIR", name) for name in os.listdir(upload_dir))
+    recorded.extend(Write("left in FILE_UPLOAD_TEMP_DIR", name) for name in os.listdir(upload_dir))
     new_in_temp = {name for name in set(os.listdir(system_temp)) - before if ".upload" in name}
-    recorded.extend(("left in the temp dir", name) for name in new_in_temp)
+    recorded.extend(Write("left in the temp dir", name) for name in new_in_temp)
 
 
 def photo(size: int, name: str = "id.jpg") -> SimpleUploadedFile:

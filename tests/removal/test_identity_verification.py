@@ -23,6 +23,7 @@ from removal import services
 from removal.models import RemovalRequest, Status
 from tests.conftest import open_personal_data
 from tests.identity.test_images import GPS_IFD, png_declaring
+from tests.support.disk_writes import Write, files_written, programs_started, watching
 
 pytestmark = pytest.mark.django_db
 OBAMA_NAME = "Barack Hussein Obama"
@@ -115,6 +116,70 @@ def test_passport_and_headshot_of_the_same_person_verify_where_the_policy_asks_f
     assert record.document_type == "TD3" and record.check_digits_valid and record.expiry_valid
     assert len(record.document_number_hash) == 64 and "X4RT58N21" not in str(record.__dict__)
     assert RemovalRequest.objects.get(id=subject.request.id).status == Status.VERIFIED
+
+
+def _passport_verification(
+    client: Any, subject: services.IntakeResult, headshot: bytes, passport: bytes
+) -> list[Write]:
+    """Everything the process wrote or started while the real upload page verified a passport."""
+    with watching() as recorded:
+        response = _upload(client, subject.status_token, headshot=headshot, document=passport)
+    assert response.status_code == 302
+    return recorded
+
+
+def test_a_verification_writes_no_file_but_the_sealed_headshot_and_hands_tesseract_no_file(
+    client: Any,
+    subject: services.IntakeResult,
+    photos: dict[str, bytes],
+    make_document: Any,
+    settings: Any,
+    face_models: Any,
+) -> None:
+    """The whole path, from the request body to the response: the ID photo is never written, not even
+    to a temporary file deleted before the verification returns (the forensic test sees only what is
+    left). The sealed headshot goes to the storage backend (in memory here); tesseract reads stdin and
+    writes stdout."""
+    settings.IDENTITY_DOCUMENT_REQUIRED_IN = ["*"]
+    recorded = _passport_verification(
+        client, subject, photos["obama.jpg"], make_document("TD3", portrait="obama3.jpg")
+    )
+    assert VerificationRecord.objects.get().outcome == "verified" and HeadshotProbe.objects.exists()
+    assert files_written(recorded) == []
+    programs = programs_started(recorded)
+    assert programs and all(p.target.split()[1:3] == ["stdin", "stdout"] for p in programs), programs
+
+
+def test_the_write_guard_sees_an_id_photo_spooled_to_a_deleted_temporary_file(
+    client: Any,
+    subject: services.IntakeResult,
+    photos: dict[str, bytes],
+    make_document: Any,
+    settings: Any,
+    face_models: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Control: the mutation that passed every test before the guard (the ID photo written to a
+    temporary file, deleted before the verification returns) is seen."""
+    import tempfile
+
+    from identity import pipeline
+
+    original = pipeline.verify_identity
+
+    def spooling(**kwargs: Any) -> Any:
+        with tempfile.NamedTemporaryFile(suffix=".jpg") as spool:
+            spool.write(kwargs["document"])
+            spool.flush()
+        return original(**kwargs)
+
+    monkeypatch.setattr(pipeline, "verify_identity", spooling)
+    settings.IDENTITY_DOCUMENT_REQUIRED_IN = ["*"]
+    recorded = _passport_verification(
+        client, subject, photos["obama.jpg"], make_document("TD3", portrait="obama3.jpg")
+    )
+    assert any(write.event == "tempfile.mkstemp" for write in files_written(recorded)), recorded
+    assert len(files_written(recorded)) > 1
 
 
 def test_a_failed_attempt_asks_for_a_retake_and_staff_decide_after_the_last(

@@ -245,3 +245,34 @@ def test_shredding_a_closed_request_erases_its_personal_data_and_is_audited(
     # The subject's status page still works, and shows that nothing personal remains.
     html = client.get(f"/status/?t={result.status_token}").content.decode()
     assert "(erased)" in html and "Withdrawn" in html
+
+
+def test_the_stored_email_index_is_keyed_by_the_configured_blind_index_key(
+    make_request: Any, settings: Any
+) -> None:
+    """The index is HMAC-SHA-256 under VAULT_BLIND_INDEX_KEY: another key gives another index for the
+    same address, and the index is what a keyed hash computed here gives (an unkeyed or empty-keyed
+    hash would let anyone holding a dump test addresses offline)."""
+    import base64
+    import hashlib
+    import hmac
+
+    from vault.services import reset_key_caches
+
+    indexes = []
+    try:
+        for byte in (b"\x01", b"\x02"):
+            key = byte * 32
+            settings.VAULT_BLIND_INDEX_KEY = base64.b64encode(key).decode()
+            reset_key_caches()
+            address = "Same.Person@Example.org"
+            stored = make_request(
+                email=address, right="erasure" if byte == b"\x01" else "opt_out", jurisdictions=["US-CA"]
+            ).request.email_blind_index
+            expected = hmac.new(key, b"email\x00same.person@example.org", hashlib.sha256).hexdigest()
+            assert stored == expected
+            assert stored != hmac.new(b"", b"email\x00same.person@example.org", hashlib.sha256).hexdigest()
+            indexes.append(stored)
+    finally:
+        reset_key_caches()
+    assert indexes[0] != indexes[1]
