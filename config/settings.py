@@ -61,6 +61,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "config.health.HealthCheckMiddleware",
+    # Turns a statement or lock timeout into 503 "busy, nothing was saved" (after the view rolled back).
+    "config.busy.DatabaseBusyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
@@ -103,6 +105,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE takes the write lock at BEGIN, so two writers queue instead of one failing with
     # "database is locked" halfway through an audit-chain append.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
+else:
+    # Nothing waits for ever (docs/operations.md "Timeouts"): a statement that runs past its timeout, or
+    # waits for a lock past its own, is cancelled, its transaction rolled back and the request answered
+    # 503 (config/busy.py), so one stuck transaction cannot hold every web worker. Below gunicorn's 30 s.
+    # 0 switches one off (a long migration run by hand, say).
+    DATABASE_TIMEOUTS_MS = {
+        "statement_timeout": env.int("DATABASE_STATEMENT_TIMEOUT_MS", default=20_000),
+        "lock_timeout": env.int("DATABASE_LOCK_TIMEOUT_MS", default=5_000),
+        "idle_in_transaction_session_timeout": env.int(
+            "DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS", default=60_000
+        ),
+    }
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["options"] = " ".join(
+        [str(_options.get("options", "")), *(f"-c {name}={ms}" for name, ms in DATABASE_TIMEOUTS_MS.items())]
+    ).strip()
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -248,6 +266,12 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_REDIRECT_STDOUTS = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Mail has a queue and workers of its own (Procfile.dev, compose.yaml: `mailer`): an SMTP server that
+# accepts and never answers holds a mail worker for EMAIL_TIMEOUT per message, and must not hold up
+# purges, discovery or reminders, which stay on the default queue.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+MAIL_QUEUE = "mail"
+CELERY_TASK_ROUTES = {"notifications.tasks.*": {"queue": MAIL_QUEUE}}
 
 # --- Personal data at rest ------------------------------------------------------------------------
 # "kid:base64key,kid:base64key": the first wraps new data keys, the others still unwrap older ones.
