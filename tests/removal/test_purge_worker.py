@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +115,7 @@ def start_worker(
         pause: str = "",
         pause_prefix: str = "",
         redis_url: str | None = None,
+        queues: str = "celery,mail",
     ) -> PurgeWorker:
         number = celery_workers.next_number
         # One beat at a time; each gets a fresh schedule file so no entry carries a last run over.
@@ -134,7 +137,12 @@ def start_worker(
             env["REDIS_URL"] = redis_url
         return celery_workers.start(
             # `python -m celery` puts the project on sys.path, so tests.support.* imports in the worker.
-            [sys.executable, "-m", "celery", *worker_arguments(hostname="purge-test", extra=beat_args)],
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                *worker_arguments(hostname="purge-test", extra=beat_args, queues=queues),
+            ],
             name=f"worker {number} ({'chaos, ' if chaos else ''}{'with' if beat else 'without'} beat"
             f"{', pausing at ' + pause if pause else ''})",
             smtp_port=inbox.port,
@@ -542,6 +550,80 @@ def test_flushing_redis_with_every_job_waiting_loses_nothing_the_sweeper_wakes_t
     )
     broker.close()
     worker.stop()
+
+
+class HangingSmtpServer:
+    """Accepts connections and never says a word: an SMTP server that hangs."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.connections: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections.append(connection)
+
+    def close(self) -> None:
+        self.listener.close()
+        for connection in self.connections:
+            connection.close()
+        self.thread.join(timeout=5)
+
+
+def test_a_hanging_smtp_server_holds_the_mailer_and_never_the_purge(
+    celery_workers: CeleryWorkers,
+    start_worker: StartWorker,
+    gallery: Gallery,
+    verified_request: RemovalRequest,
+    reviewer: Any,
+    clone_photo: Any,
+) -> None:
+    """Mail has its own queue and workers: while the only mailer waits on an SMTP server that never
+    answers, the purge runs to the end on the jobs' worker (issue 12: 24 sweeps queued behind two
+    stuck mail deliveries, none ran)."""
+    request = verified_request
+    _reviewed_with_many_photos(request, gallery, reviewer, clone_photo, clones=1)
+    hanging = HangingSmtpServer()
+    try:
+        mailer = celery_workers.start(
+            [sys.executable, "-m", "celery", *worker_arguments(hostname="mailer", queues="mail")],
+            name="the mailer",
+            smtp_port=hanging.port,
+            env={"EMAIL_TIMEOUT": "120"},
+        )
+        sent_before = Message.objects.filter(sent_at__isnull=False).count()
+        with published_to_the_broker():
+            # Mail first: other people's requests, whose confirmations the mailer now hangs on...
+            for n in range(3):
+                services.removal_request_create(
+                    name=f"Other Person {n}",
+                    email=f"other{n}@example.org",
+                    right="erasure",
+                    jurisdictions=["EU"],
+                    channel="web",
+                    actor=services.SUBJECT,
+                )
+            mailer.wait_for(lambda: bool(hanging.connections), what="the mailer to hang", timeout=30)
+            # ...then the purge, behind them in time but not in the same queue.
+            purge_approve(request=request, actor=services.Actor.staff(reviewer))
+        worker = start_worker(chaos=False, queues="celery")
+        worker.wait_for(_completed(request), what="the purge, beside a stuck mailer", timeout=FLOW_TIMEOUT)
+        # Nothing got through the hanging server; the purge's own notices wait for a mailer.
+        assert Message.objects.filter(sent_at__isnull=False).count() == sent_before
+        assert Message.objects.filter(sent_at__isnull=True).exists()
+        assert worker.succeeded("removal.tasks.run_purge_job") >= 1
+        assert "Task notifications.tasks.deliver_message[" not in worker.log()  # never its work
+        mailer.stop()
+        worker.stop()
+    finally:
+        hanging.close()
 
 
 # --- Chaos: a job that kills its worker every time --------------------------------------------------

@@ -249,8 +249,9 @@ def worker_database_url() -> str:
     return f"postgres://{user}{password}@{host}{port}/{quote(db['NAME'], safe='')}"
 
 
-def worker_arguments(*, hostname: str, extra: Sequence[str] = ()) -> list[str]:
-    """`celery` arguments for one solo worker on the default queue, named `hostname-<random>@host`."""
+def worker_arguments(*, hostname: str, extra: Sequence[str] = (), queues: str = "celery,mail") -> list[str]:
+    """`celery` arguments for one solo worker on `queues` (default: both, the jobs' and the mail's),
+    named `hostname-<random>@host`."""
     return [
         "-A",
         "config",
@@ -264,7 +265,7 @@ def worker_arguments(*, hostname: str, extra: Sequence[str] = ()) -> list[str]:
         "--without-mingle",
         "--without-heartbeat",
         "-Q",
-        "celery",
+        queues,
         "--loglevel",
         "INFO",
         "--hostname",
