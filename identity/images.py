@@ -20,7 +20,7 @@ from typing import Final, Literal
 import numpy as np
 from django.utils.formats import number_format
 from django.utils.translation import gettext, gettext_noop
-from PIL import Image, ImageOps
+from PIL import Image, ImageFile, ImageOps
 
 from identity.errors import VerificationInputError
 
@@ -163,6 +163,9 @@ def decode_image(
     image_format = sniff_format(data, allow_webp=allow_webp)
     ceiling = max_pixels if Image.MAX_IMAGE_PIXELS is None else min(max_pixels, Image.MAX_IMAGE_PIXELS)
 
+    # Pillow's switch is process-wide and other libraries set it (WeasyPrint's import does): a truncated
+    # upload is damaged, whatever they chose for their own images.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:

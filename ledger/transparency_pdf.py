@@ -11,6 +11,7 @@ import base64
 from typing import Any
 
 from django.template.loader import render_to_string
+from PIL import ImageFile
 
 
 class PdfUnavailable(RuntimeError):
@@ -27,12 +28,17 @@ def report_pdf_bytes(context: dict[str, Any], charts: dict[str, bytes]) -> bytes
         "ledger/transparency_pdf.html",
         {**context, "charts": {name.replace("-", "_"): _data_url(svg) for name, svg in charts.items()}},
     )
+    truncated = ImageFile.LOAD_TRUNCATED_IMAGES
     try:
         # Imported here: WeasyPrint loads Pango when imported, and the rest of the service runs without it.
         import weasyprint
         from weasyprint.urls import URLFetcher
     except OSError as exc:
         raise PdfUnavailable("the PDF needs Pango: apt-get install libpango-1.0-0 libpangoft2-1.0-0") from exc
+    finally:
+        # WeasyPrint's import sets Pillow's process-wide LOAD_TRUNCATED_IMAGES; the identity checks must
+        # keep refusing truncated photos (identity.images), so the setting goes back at once.
+        ImageFile.LOAD_TRUNCATED_IMAGES = truncated
     fetcher = URLFetcher(allowed_protocols={"data"}, fail_on_errors=True)
     document = weasyprint.HTML(string=html, url_fetcher=fetcher)
     pdf = document.write_pdf(pdf_variant="pdf/ua-1")

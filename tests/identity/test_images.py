@@ -215,3 +215,26 @@ def test_a_faded_or_dark_photo_with_content_is_not_blank() -> None:
     refuse_blank(decode_image(buffer.getvalue()))
     # Faint print on a grey ground: about a tenth of the range, still more than one colour.
     refuse_blank(decode_image(_noisy((1200, 900), (120, 120, 120), 24)))
+
+
+def test_a_truncated_jpeg_is_refused_even_after_a_library_allowed_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pillow's LOAD_TRUNCATED_IMAGES is process-wide; WeasyPrint (the transparency PDF) sets it on import."""
+    from PIL import ImageFile
+
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    whole = jpeg_bytes((640, 480), quality=95)
+    expect_rejection(whole[: len(whole) // 2], "corrupt")
+
+
+@pytest.mark.django_db
+def test_drawing_a_transparency_pdf_leaves_pillows_truncation_switch_alone(client: Any) -> None:
+    from PIL import ImageFile
+
+    from tests.ledger.test_metrics import seed_this_year
+
+    year = seed_this_year(3, seed=9)
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+    assert client.get(f"/transparency/{year}.pdf").status_code == 200
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
