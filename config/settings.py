@@ -373,6 +373,13 @@ CELERY_BEAT_SCHEDULE["sweep-reminders"] = {
     "task": "removal.tasks.sweep_reminders",
     "schedule": env.int("REMINDER_SWEEP_SECONDS", default=300),
 }
+# Public submissions are turned into requests right after their answer is sent; the sweeper takes those
+# a crash left behind, once they are this old (removal.services.submissions).
+INTAKE_SWEEP_AFTER_SECONDS = env.int("INTAKE_SWEEP_AFTER_SECONDS", default=30)
+CELERY_BEAT_SCHEDULE["sweep-intake"] = {
+    "task": "removal.tasks.sweep_intake",
+    "schedule": env.int("INTAKE_SWEEP_SECONDS", default=60),
+}
 CELERY_BEAT_SCHEDULE["daily-digest"] = {
     "task": "removal.tasks.send_digest",
     "schedule": crontab(hour=env.int("REMINDER_DIGEST_HOUR_UTC", default=6), minute=0),

@@ -168,7 +168,7 @@ class IntakeView(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:
-            services.removal_request_create(
+            submission = services.intake_submit(
                 name=data["name"],
                 email=data["email"],
                 right=data["right"],
@@ -180,10 +180,15 @@ class IntakeView(APIView):
             )
         except services.InvalidRequest as exc:
             return _invalid(exc)
-        return Response(
+        response = Response(
             {"detail": "Request received. We sent the reference and a private status link by e-mail."},
             status=status.HTTP_202_ACCEPTED,
         )
+        # What differs between a new request and a duplicate runs after this answer is sent.
+        services.after_response(
+            response, lambda: services.intake_process(submission_id=submission.id, actor=services.SUBJECT)
+        )
+        return response
 
 
 _TOKEN_PARAM = OpenApiParameter(

@@ -5,12 +5,18 @@ from __future__ import annotations
 from celery import shared_task
 
 from removal import reminders
-from removal.services import discovery, purge, retention, suppression
+from removal.services import SUBJECT, discovery, purge, retention, submissions, suppression
 
 
 @shared_task(ignore_result=True)
 def sweep_reminders() -> None:
     reminders.reminder_sweep()
+
+
+@shared_task(ignore_result=True)
+def sweep_intake() -> None:
+    """Public submissions a crash left unprocessed after their answer was sent."""
+    submissions.intake_sweep(actor=SUBJECT)
 
 
 @shared_task(ignore_result=True)

@@ -77,7 +77,7 @@ def request_form(request: HttpRequest) -> HttpResponse:
         return render(request, "removal/request_form.html", {"form": RemovalRequestForm()}, status=429)
     if request.method == "POST" and form.is_valid():
         try:
-            services.removal_request_create(
+            submission = services.intake_submit(
                 name=form.cleaned_data["name"],
                 email=form.cleaned_data["email"],
                 right=form.cleaned_data["right"],
@@ -90,8 +90,13 @@ def request_form(request: HttpRequest) -> HttpResponse:
         except services.InvalidRequest as exc:
             add_service_errors(form, exc.errors)
         else:
-            # Same answer for a new request and a duplicate: the page must not reveal which it was.
-            return redirect("removal:submitted")
+            # Same answer, in content and in time, for a new request and a duplicate: what differs
+            # between them runs after the answer is sent (removal.services.submissions).
+            response = redirect("removal:submitted")
+            services.after_response(
+                response, lambda: services.intake_process(submission_id=submission.id, actor=services.SUBJECT)
+            )
+            return response
     status = 400 if request.method == "POST" else 200
     return render(request, "removal/request_form.html", {"form": form}, status=status)
 

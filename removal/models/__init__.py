@@ -1,7 +1,8 @@
 """Removal's tables: requests (`requests.py`), reminders (`reminders.py`),
 the face index (`face_index.py`), discovery candidates and purge jobs (`purge.py`), deletion receipts
 (`receipts.py`), downstream recipients and the notices sent to them (`downstream.py`), opt-in suppression
-templates (`suppression.py`), staff's sealed internal notes (`notes.py`)."""
+templates (`suppression.py`), staff's sealed internal notes (`notes.py`), public submissions waiting to
+become requests (`submissions.py`)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from removal.models.requests import (
     StatusLink,
     SubjectAsk,
 )
+from removal.models.submissions import IntakeSubmission
 from removal.models.suppression import SuppressionEntry, SuppressionKey
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "FaceIndexDeletion",
     "FaceIndexState",
     "IdentityDoubt",
+    "IntakeSubmission",
     "Photo",
     "PurgeJob",
     "ReceiptCategory",

@@ -48,6 +48,7 @@ from removal.services.lifecycle import (
 )
 from removal.services.messages import SubjectUpdate, removal_request_message_subject
 from removal.services.notes import removal_request_note_add, removal_request_notes
+from removal.services.submissions import after_response, intake_process, intake_submit, intake_sweep
 from removal.services.verification import (
     StaffIdentityFinding,
     attempts_left,
@@ -72,6 +73,7 @@ __all__ = [
     "StaffIdentityFinding",
     "SubjectUpdate",
     "ViewReason",
+    "after_response",
     "allowed_moves",
     "attempts_left",
     "blind_index",
@@ -79,6 +81,9 @@ __all__ = [
     "downstream_recipient_errors",
     "downstream_recipient_save",
     "evidence_required",
+    "intake_process",
+    "intake_submit",
+    "intake_sweep",
     "normalise_email",
     "removal_request_approve_purge",
     "removal_request_ask_subject",

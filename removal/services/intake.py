@@ -38,7 +38,10 @@ from removal.services.common import (
     notify_subject,
 )
 from removal.services.deadlines import apply_deadlines
+from vault.models import DataKey
 from vault.services import blind_index, data_key_create, sealer_for
+
+DATA_KEY_PURPOSE = "removal.request"
 
 _CONFIRM_SALT = "removal.email-confirmation"
 _REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U: read aloud on the phone
@@ -53,8 +56,14 @@ class IntakeResult:
     status_token: str = field(default="", repr=False)
 
 
-def _validate_intake(
-    *, name: str, email: str, right: str, jurisdictions: list[str], channel: str, received_at: datetime | None
+def validate_intake(
+    *,
+    name: str,
+    email: str,
+    right: str,
+    jurisdictions: list[str],
+    channel: str,
+    received_at: datetime | None = None,
 ) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     if not name.strip():
@@ -118,8 +127,12 @@ def removal_request_create(
     received_at: datetime | None = None,
     logged_by: User | None = None,
     suppression_consent: bool = False,
+    data_key: DataKey | None = None,
 ) -> IntakeResult:
     """Record a request from any channel, or recognise it as a duplicate of an open one.
+
+    `data_key` is the key a new request seals its data with (a submission brings its own); a new one
+    is made where none is given.
 
     A duplicate (same e-mail, same right, still open) gets a fresh status link by e-mail instead of
     a second request. Callers answer both cases alike, so the answer never reveals whether an
@@ -128,7 +141,7 @@ def removal_request_create(
     """
     require(actor, Action.LOG_REQUEST)
     codes = sorted(set(jurisdictions))
-    errors = _validate_intake(
+    errors = validate_intake(
         name=name, email=email, right=right, jurisdictions=codes, channel=channel, received_at=received_at
     )
     if errors:
@@ -150,6 +163,7 @@ def removal_request_create(
                 received_at=received_at or timezone.now(),
                 logged_by=logged_by,
                 suppression_consent=suppression_consent,
+                data_key=data_key,
             )
     except IntegrityError:
         # Two submissions raced past the duplicate check; the unique index let one through.
@@ -182,6 +196,7 @@ def _create(
     received_at: datetime,
     logged_by: User | None,
     suppression_consent: bool,
+    data_key: DataKey | None,
 ) -> IntakeResult:
     existing = _open_duplicate(email_index=email_index, right=right)
     if existing is not None:
@@ -197,7 +212,7 @@ def _create(
         language=language,
         received_at=received_at,
         status_changed_at=now,
-        data_key=data_key_create(purpose="removal.request"),
+        data_key=data_key or data_key_create(purpose=DATA_KEY_PURPOSE),
         email_blind_index=email_index,
         status_token_hash=token_hash,
         logged_by=logged_by,

@@ -15,7 +15,7 @@ from django.db import connection
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from removal.models import RemovalRequest
+from removal.models import IntakeSubmission, RemovalRequest
 from tests.conftest import SUBJECT_EMAIL, SUBJECT_NAME
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -42,13 +42,14 @@ def test_every_connection_carries_the_configured_timeouts() -> None:
 
 @contextmanager
 def table_locked_elsewhere() -> Iterator[None]:
-    """Another session holds an exclusive lock on the requests table, as a stuck transaction would."""
+    """Another session holds an exclusive lock on the table an intake writes before it answers (its
+    submissions), as a stuck transaction would."""
     params = connection.get_connection_params()
     params.pop("cursor_factory", None)
     params.pop("context", None)
     holder = psycopg.connect(**params)
     try:
-        holder.execute(f"LOCK TABLE {RemovalRequest._meta.db_table} IN ACCESS EXCLUSIVE MODE")
+        holder.execute(f"LOCK TABLE {IntakeSubmission._meta.db_table} IN ACCESS EXCLUSIVE MODE")
         yield
     finally:
         holder.rollback()
@@ -82,6 +83,6 @@ def test_an_intake_that_waits_for_a_lock_answers_503_fast_and_saves_nothing(
     assert page.status_code == 503 and "nothing was saved" in page.content.decode()
     assert healthy.status_code == 200
     # Nothing was saved, nothing was sent; once the lock is gone the same intake goes through, once.
-    assert RemovalRequest.objects.count() == 0 and mailoutbox == []
+    assert RemovalRequest.objects.count() == IntakeSubmission.objects.count() == 0 and mailoutbox == []
     assert APIClient().post(reverse("removal:api_intake"), BODY, format="json").status_code == 202
     assert RemovalRequest.objects.count() == 1
