@@ -320,6 +320,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Every operation's other answers (403, 404, 429, 503...) written in: removal/api_schema.py.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "removal.api_schema.document_common_answers",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "DenialBasisEnum": "removal.models.DenialBasis",
         "RequestStatusEnum": "removal.models.Status",

@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.utils.translation import get_language, gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import generics, serializers, status
+from rest_framework import exceptions, generics, serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -39,11 +39,15 @@ STATUS_TOKEN_HEADER = "X-Status-Token"  # noqa: S105 (a header name)
 
 
 class IntakeSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=services.NAME_MAX_LENGTH)
+    # Not blank, not only spaces (the pattern says so in the schema).
+    name = serializers.RegexField(r"\S", min_length=1, max_length=services.NAME_MAX_LENGTH)
     email = serializers.EmailField()
     right = serializers.ChoiceField(choices=Right.choices)
     jurisdictions = serializers.ListField(
-        child=serializers.ChoiceField(choices=JURISDICTION_CHOICES), allow_empty=False, max_length=20
+        child=serializers.ChoiceField(choices=JURISDICTION_CHOICES),
+        allow_empty=False,
+        min_length=1,
+        max_length=20,
     )
     language = serializers.ChoiceField(choices=["en", "fr", "de"], required=False)
     suppression_consent = serializers.BooleanField(
@@ -97,7 +101,7 @@ class StaffRequestSerializer(serializers.ModelSerializer):
         read_only=True, help_text="The deadline in force (extended, once taken)."
     )
     assignee: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True, help_text="null while nobody is assigned"
     )
     allowed_moves = serializers.SerializerMethodField()
 
@@ -200,8 +204,18 @@ _TOKEN_PARAM = OpenApiParameter(
 )
 
 
+class MissingStatusToken(exceptions.ParseError):
+    """400, not 404: without the header there is nothing to look up."""
+
+    default_detail = f"Send the secret from your status link in the {STATUS_TOKEN_HEADER} header."
+
+
 def _request_for_token(request: Request) -> RemovalRequest | None:
-    return selectors.removal_request_by_status_token(token=request.headers.get(STATUS_TOKEN_HEADER, ""))
+    """The request the status token names; raises MissingStatusToken when none was sent."""
+    token = request.headers.get(STATUS_TOKEN_HEADER, "")
+    if not token.strip():
+        raise MissingStatusToken
+    return selectors.removal_request_by_status_token(token=token)
 
 
 def _subject_status(removal_request: RemovalRequest) -> dict[str, Any]:

@@ -67,7 +67,7 @@ def test_subject_status_api_needs_the_token_and_shows_no_personal_data(
     api: APIClient, make_request: Any
 ) -> None:
     result = make_request(jurisdictions=["EU", "BR"])
-    assert api.get(reverse("removal:api_status")).status_code == 404
+    assert api.get(reverse("removal:api_status")).status_code == 400  # no token sent: a bad request
     response = api.get(reverse("removal:api_status"), HTTP_X_STATUS_TOKEN=result.status_token)
     data = response.json()
     assert response.status_code == 200
@@ -225,3 +225,32 @@ def test_outsiders_cannot_see_candidates(
 ) -> None:
     sign_in(client, outsider)
     assert client.get(reverse("removal:api_staff_candidates", args=[verified_request.id])).status_code == 403
+
+
+def test_a_missing_status_token_is_a_bad_request_not_an_unknown_one(api: APIClient) -> None:
+    for response in (api.get("/api/v1/status/"), api.post("/api/v1/status/withdraw/")):
+        assert response.status_code == 400
+        assert "X-Status-Token" in response.json()["detail"]
+    assert api.get("/api/v1/status/", HTTP_X_STATUS_TOKEN="no-such-token").status_code == 404
+
+
+def test_the_schema_says_what_the_api_refuses_and_answers() -> None:
+    """What schemathesis found the schema silent about: blank names and empty jurisdictions (refused),
+    a null assignee (answered), and the 403, 404, 429 and 503 answers."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    intake = schema["components"]["schemas"]["Intake"]["properties"]
+    assert intake["name"]["minLength"] == 1 and intake["name"]["pattern"] == r"\S"
+    assert intake["jurisdictions"]["minItems"] == 1
+    assert schema["components"]["schemas"]["StaffRequest"]["properties"]["assignee"]["nullable"] is True
+    paths = schema["paths"]
+    assert {"400", "429", "503"} <= set(paths["/api/v1/requests/"]["post"]["responses"])
+    assert {"400", "404"} <= set(paths["/api/v1/status/"]["get"]["responses"])
+    assert {"403", "404"} <= set(paths["/api/v1/staff/requests/{id}/"]["get"]["responses"])
+    assert "403" in paths["/api/v1/staff/requests/"]["get"]["responses"]
+
+
+def test_a_name_of_spaces_is_refused_as_the_schema_says(api: APIClient) -> None:
+    response = api.post(reverse("removal:api_intake"), {**BODY, "name": "   "}, format="json")
+    assert response.status_code == 400 and "name" in response.json()
