@@ -303,6 +303,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["removal.api_permissions.StaffMayView"],
+    # The API speaks JSON (the identity upload view takes multipart itself); anything else is 415.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "rest_framework.views.exception_handler",
 }
 # Per client (config.client_ip), like every other limit: removal.throttles.IntakeRateThrottle.

@@ -7,6 +7,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
+handler404 = "config.not_found.not_found"
+
 admin.site.site_header = "Removal requests: staff"
 admin.site.site_title = "Removal requests"
 

@@ -38,6 +38,15 @@ from removal.throttles import IntakeRateThrottle
 STATUS_TOKEN_HEADER = "X-Status-Token"  # noqa: S105 (a header name)
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """true or false, as the schema says; not 0, 1, "yes" or "on" (a form's habits, not JSON's)."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
 class IntakeSerializer(serializers.Serializer):
     # Not blank, not only spaces (the pattern says so in the schema).
     name = serializers.RegexField(r"\S", min_length=1, max_length=services.NAME_MAX_LENGTH)
@@ -50,7 +59,24 @@ class IntakeSerializer(serializers.Serializer):
         max_length=20,
     )
     language = serializers.ChoiceField(choices=["en", "fr", "de"], required=False)
-    suppression_consent = serializers.BooleanField(
+
+    def to_internal_value(self, data: Any) -> Any:
+        # Text fields take text: DRF would turn a number into its digits, the schema says string.
+        if isinstance(data, dict):
+            wrong = {
+                name: ["Must be a string."]
+                for name in ("name", "email", "right", "language")
+                if name in data and not isinstance(data[name], str)
+            }
+            if isinstance(data.get("jurisdictions"), list) and not all(
+                isinstance(code, str) for code in data["jurisdictions"]
+            ):
+                wrong["jurisdictions"] = ["Must be a list of codes (strings)."]
+            if wrong:
+                raise serializers.ValidationError(wrong)
+        return super().to_internal_value(data)
+
+    suppression_consent = StrictBooleanField(
         required=False,
         default=False,
         help_text=(
@@ -212,10 +238,9 @@ class MissingStatusToken(exceptions.ParseError):
 
 def _request_for_token(request: Request) -> RemovalRequest | None:
     """The request the status token names; raises MissingStatusToken when none was sent."""
-    token = request.headers.get(STATUS_TOKEN_HEADER, "")
-    if not token.strip():
+    if STATUS_TOKEN_HEADER not in request.headers:
         raise MissingStatusToken
-    return selectors.removal_request_by_status_token(token=token)
+    return selectors.removal_request_by_status_token(token=request.headers[STATUS_TOKEN_HEADER])
 
 
 def _subject_status(removal_request: RemovalRequest) -> dict[str, Any]:
@@ -295,15 +320,23 @@ class StaffRequestList(generics.ListAPIView):
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
+    _FILTERS = {
+        "status": ("status", set(Status.values)),
+        "right": ("right", set(Right.values)),
+        "jurisdiction": ("jurisdictions__code", {code for code, _ in JURISDICTION_CHOICES}),
+    }
+
     def get_queryset(self) -> QuerySet[RemovalRequest]:
         queryset = RemovalRequest.objects.prefetch_related("jurisdictions").order_by("-received_at")
         params = self.request.query_params
-        if value := params.get("status"):
-            queryset = queryset.filter(status=value)
-        if value := params.get("right"):
-            queryset = queryset.filter(right=value)
-        if value := params.get("jurisdiction"):
-            queryset = queryset.filter(jurisdictions__code=value)
+        for name, (lookup, allowed) in self._FILTERS.items():
+            if name not in params:
+                continue
+            value = params[name]
+            if value not in allowed:
+                # An unknown value filters nothing silently elsewhere; here it is a mistake to say so.
+                raise exceptions.ValidationError({name: [f"Not one of: {', '.join(sorted(allowed))}."]})
+            queryset = queryset.filter(**{lookup: value})
         return queryset
 
 
@@ -499,6 +532,7 @@ class StaffPurgeJobsView(generics.ListAPIView):
     pagination_class = None
 
     def get_queryset(self) -> QuerySet[PurgeJob]:
+        generics.get_object_or_404(RemovalRequest.objects.only("id"), pk=self.kwargs["pk"])
         return (
             PurgeJob.objects.filter(request_id=self.kwargs["pk"])
             .defer("plan")

@@ -25,10 +25,9 @@ _ANSWERS = {
 def _answer(code: str) -> dict[str, Any]:
     # The busy answer is problem details (config/busy.py); the others DRF's {"detail": ...}.
     media = "application/problem+json" if code == "503" else "application/json"
-    return {
-        "description": _ANSWERS[code],
-        "content": {media: {"schema": {"$ref": "#/components/schemas/Detail"}}},
-    }
+    # A 400 names the reason in `detail` or per field ({"status": ["..."]}).
+    schema = {"type": "object"} if code == "400" else {"$ref": "#/components/schemas/Detail"}
+    return {"description": _ANSWERS[code], "content": {media: {"schema": schema}}}
 
 
 def document_common_answers(
@@ -43,6 +42,8 @@ def document_common_answers(
                 codes |= {"403"}
             if "{id}" in path:
                 codes |= {"404"}
+            if any(p.get("in") == "query" and p["name"] != "page" for p in operation.get("parameters", [])):
+                codes |= {"400"}  # a filter value the list does not know
             headers = {p["name"] for p in operation.get("parameters", []) if p.get("in") == "header"}
             if "X-Status-Token" in headers:
                 codes |= {"400", "404"}
