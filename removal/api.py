@@ -88,7 +88,7 @@ class IntakeSerializer(serializers.Serializer):
 
 
 class DeadlineSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=["acknowledge_by", "respond_by", "respond_by_extended"])
+    kind = serializers.ChoiceField(choices=["respond_by", "respond_by_extended"])
     label = serializers.CharField()  # type: ignore[assignment]  # a field named "label", not Field.label
     due = serializers.DateTimeField()
     set_by = serializers.CharField()
@@ -253,7 +253,10 @@ def _subject_status(removal_request: RemovalRequest) -> dict[str, Any]:
         "email_masked": selectors.removal_request_masked_email(request=removal_request),
         "email_confirmed": removal_request.email_confirmed_at is not None,
         "jurisdictions": [j.code for j in removal_request.jurisdictions.all()],
-        "deadlines": [vars(d) for d in selectors.removal_request_deadlines(request=removal_request)],
+        # As on the status page: the acknowledgement deadline is ours to meet, not the subject's to read.
+        "deadlines": [
+            vars(d) for d in selectors.removal_request_deadlines(request=removal_request, for_subject=True)
+        ],
         "purge_progress": vars(progress)
         if removal_request.status == Status.PURGING
         and (progress := selectors.removal_request_purge_progress(request=removal_request))

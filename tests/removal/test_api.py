@@ -254,3 +254,15 @@ def test_the_schema_says_what_the_api_refuses_and_answers() -> None:
 def test_a_name_of_spaces_is_refused_as_the_schema_says(api: APIClient) -> None:
     response = api.post(reverse("removal:api_intake"), {**BODY, "name": "   "}, format="json")
     assert response.status_code == 400 and "name" in response.json()
+
+
+def test_the_subject_api_lists_the_deadlines_the_status_page_shows_not_ours(
+    api: APIClient, make_request: Any
+) -> None:
+    """California's 10-day acknowledgement is ours to meet (the e-mail they read is it): the subject's
+    API, like their page, lists only the answer's deadline."""
+    result = make_request(jurisdictions=["US-CA"])
+    data = api.get(reverse("removal:api_status"), HTTP_X_STATUS_TOKEN=result.status_token).json()
+    kinds = [d["kind"] for d in data["deadlines"]]
+    assert "respond_by" in kinds and "acknowledge_by" not in kinds
+    assert result.request.acknowledge_by is not None  # staff still see and meet it
