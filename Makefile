@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test lint typecheck system-deps clean-var outdated
+.PHONY: run test lint typecheck security system-deps clean-var outdated
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ lint: $(VENV)/.dev-deps
 
 typecheck: $(VENV)/.dev-deps
 	$(BIN)/mypy .
+
+# bandit over the service's code: any finding of high severity fails (medium and low are read by hand).
+security: $(VENV)/.dev-deps
+	$(BIN)/bandit -q -r . -x ./.venv,./tests,./bench,./var --severity-level high
 
 clean-var:
 	rm -rf var
