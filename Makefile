@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
+# localhost, not 127.0.0.1: passkeys need a host name (their relying party), and browsers treat
+# http://localhost as a secure origin.
+QUICK_START_URL = http://localhost:$(PORT)
 
 .PHONY: run test lint typecheck security system-deps clean-var outdated
 
@@ -25,8 +28,8 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(VENV)/.deps .env
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py bootstrap_staff
-	@echo "Form: http://127.0.0.1:$(PORT)/  Staff: http://127.0.0.1:$(PORT)/$${ADMIN_URL_PATH:-staff-admin/}  API docs: http://127.0.0.1:$(PORT)/api/docs/  (Ctrl-C stops all)"
-	PATH="$(abspath $(BIN)):$$PATH" PORT=$(PORT) PUBLIC_BASE_URL="$${PUBLIC_BASE_URL:-http://127.0.0.1:$(PORT)}" \
+	@echo "Form: http://localhost:$(PORT)/  Staff: http://localhost:$(PORT)/staff/  API docs: http://localhost:$(PORT)/api/docs/  (Ctrl-C stops all)"
+	PATH="$(abspath $(BIN)):$$PATH" PORT=$(PORT) PUBLIC_BASE_URL="$${PUBLIC_BASE_URL:-$(QUICK_START_URL)}" \
 		$(BIN)/honcho -f Procfile.dev start
 
 test: $(VENV)/.dev-deps system-deps
