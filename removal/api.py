@@ -59,6 +59,15 @@ class IntakeSerializer(serializers.Serializer):
         max_length=20,
     )
     language = serializers.ChoiceField(choices=["en", "fr", "de"], required=False)
+    suppression_consent = StrictBooleanField(
+        required=False,
+        default=False,
+        help_text=(
+            "Opt-in: keep a minimal, encrypted template of the subject's face after the deletion, so that "
+            "photos of them are refused if they are collected again (SUPPRESSION_RETENTION_DAYS, then "
+            "deleted). Without it nothing of their face is kept."
+        ),
+    )
 
     def to_internal_value(self, data: Any) -> Any:
         # Text fields take text: DRF would turn a number into its digits, the schema says string.
@@ -75,16 +84,6 @@ class IntakeSerializer(serializers.Serializer):
             if wrong:
                 raise serializers.ValidationError(wrong)
         return super().to_internal_value(data)
-
-    suppression_consent = StrictBooleanField(
-        required=False,
-        default=False,
-        help_text=(
-            "Opt-in: keep a minimal, encrypted template of the subject's face after the deletion, so that "
-            "photos of them are refused if they are collected again (SUPPRESSION_RETENTION_DAYS, then "
-            "deleted). Without it nothing of their face is kept."
-        ),
-    )
 
 
 class DeadlineSerializer(serializers.Serializer):
