@@ -383,6 +383,8 @@ CELERY_BEAT_SCHEDULE["sweep-reminders"] = {
 # Public submissions are turned into requests right after their answer is sent; the sweeper takes those
 # a crash left behind, once they are this old (removal.services.submissions).
 INTAKE_SWEEP_AFTER_SECONDS = env.int("INTAKE_SWEEP_AFTER_SECONDS", default=30)
+# After this many failed tries of one submission, staff are e-mailed and the sweep task fails (it is kept).
+INTAKE_MAX_ATTEMPTS = env.int("INTAKE_MAX_ATTEMPTS", default=5)
 CELERY_BEAT_SCHEDULE["sweep-intake"] = {
     "task": "removal.tasks.sweep_intake",
     "schedule": env.int("INTAKE_SWEEP_SECONDS", default=60),

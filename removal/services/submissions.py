@@ -22,6 +22,7 @@ from django.db.models import F
 from django.http import HttpResponseBase
 from django.utils import timezone
 
+from notifications.services import message_create
 from removal.models import IntakeSubmission
 from removal.permissions import Action, require
 from removal.services.common import Actor, InvalidRequest
@@ -121,17 +122,45 @@ def after_response(response: HttpResponseBase, work: Callable[[], object]) -> No
     response._resource_closers.append(run)  # type: ignore[attr-defined]
 
 
+class IntakeStuck(RuntimeError):
+    """Submissions that failed INTAKE_MAX_ATTEMPTS times; kept (sealed), retried, and staff are told."""
+
+
 def intake_sweep(*, actor: Actor) -> int:
     """Process the submissions older than INTAKE_SWEEP_AFTER_SECONDS (left by a crash or a failure
-    after the answer was sent), oldest first; the number processed."""
+    after the answer was sent), oldest first; the number processed.
+
+    A submission that fails is kept and tried again at the next sweep: a person's request never
+    vanishes. When one reaches INTAKE_MAX_ATTEMPTS failures, staff are e-mailed (once, at that try) and
+    the sweep raises IntakeStuck, so the task fails where operators look.
+    """
     due = timezone.now() - timedelta(seconds=settings.INTAKE_SWEEP_AFTER_SECONDS)
-    processed = 0
-    for submission_id in (
-        IntakeSubmission.objects.filter(received_at__lt=due)
-        .order_by("received_at")
-        .values_list("id", flat=True)[:1000]
-    ):
+    waiting = IntakeSubmission.objects.filter(received_at__lt=due).order_by("received_at")
+    processed, stuck = 0, 0
+    for submission_id in waiting.values_list("id", flat=True)[:1000]:
         IntakeSubmission.objects.filter(id=submission_id).update(attempts=F("attempts") + 1)
-        if intake_process(submission_id=submission_id, actor=actor) is not None:
-            processed += 1
+        try:
+            if intake_process(submission_id=submission_id, actor=actor) is not None:
+                processed += 1
+        except Exception as exc:  # one bad submission must not hold up the others
+            logger.error("intake sweep: a submission failed again (%s)", type(exc).__name__)
+            attempts = (
+                IntakeSubmission.objects.filter(id=submission_id).values_list("attempts", flat=True).first()
+            )
+            stuck += attempts == settings.INTAKE_MAX_ATTEMPTS
+    if stuck:
+        _alert_staff(stuck)
+        raise IntakeStuck(f"{stuck} public submission(s) failed {settings.INTAKE_MAX_ATTEMPTS} times")
     return processed
+
+
+def _alert_staff(count: int) -> None:
+    with transaction.atomic():
+        message_create(
+            template="removal/emails/intake_stuck",
+            to=settings.PRIVACY_TEAM_EMAIL,
+            context={"count": count, "attempts": settings.INTAKE_MAX_ATTEMPTS},
+            data_key=data_key_create(purpose="removal.intake_alert"),
+            language=settings.LANGUAGE_CODE,
+            about="removal.intake",
+        )

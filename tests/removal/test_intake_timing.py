@@ -119,3 +119,42 @@ def test_bad_input_is_answered_400_and_stores_no_submission() -> None:
     )
     assert response.status_code == 400
     assert not IntakeSubmission.objects.exists() and not DataKey.objects.exists()
+
+
+def test_a_submission_that_keeps_failing_is_kept_and_staff_are_told_once(
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    mailoutbox: list[Any],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from removal.services import submissions
+
+    settings.INTAKE_MAX_ATTEMPTS = 3
+    submission = services.intake_submit(
+        name=SUBJECT_NAME, email=SUBJECT_EMAIL, right="erasure", jurisdictions=["GB"],
+        channel="api", actor=services.SUBJECT, language="en",
+    )  # fmt: skip
+    IntakeSubmission.objects.filter(id=submission.id).update(received_at=timezone.now() - timedelta(hours=1))
+
+    def broken(**kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(submissions, "removal_request_create", broken)
+    outcomes = []
+    for _ in range(4):
+        with django_capture_on_commit_callbacks(execute=True):
+            try:
+                sweep_intake()
+                outcomes.append("ok")
+            except submissions.IntakeStuck:
+                outcomes.append("stuck")
+    assert outcomes == ["ok", "ok", "stuck", "ok"]  # the task fails at the third try, loudly, once
+    assert [m.to for m in mailoutbox] == [[settings.PRIVACY_TEAM_EMAIL]]
+    assert "1 public submission could not be turned into a request" in mailoutbox[0].body
+    assert SUBJECT_EMAIL not in mailoutbox[0].body and SUBJECT_NAME not in mailoutbox[0].body
+    assert IntakeSubmission.objects.get(id=submission.id).attempts == 4  # kept, still tried
+
+    monkeypatch.undo()  # the cause is fixed: the next sweep takes it
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep_intake()
+    assert RemovalRequest.objects.count() == 1 and not IntakeSubmission.objects.exists()
