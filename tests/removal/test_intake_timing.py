@@ -27,6 +27,19 @@ BODY = {"name": SUBJECT_NAME, "email": SUBJECT_EMAIL, "right": "erasure", "juris
 FORM = {**BODY}
 
 
+def _submit(*, channel: str, language: str) -> IntakeSubmission:
+    """The subject's submission as the form or the API stores it, not yet processed."""
+    return services.intake_submit(
+        name=SUBJECT_NAME,
+        email=SUBJECT_EMAIL,
+        right="erasure",
+        jurisdictions=["GB"],
+        channel=channel,
+        actor=services.SUBJECT,
+        language=language,
+    )
+
+
 def _shape(sql: str) -> str:
     """A statement without its values: what the database was asked, not with what."""
     sql = re.sub(r"'(?:[^']|'')*'", "?", sql)
@@ -75,14 +88,8 @@ def test_a_submission_left_behind_by_a_crash_is_taken_by_the_sweeper(
     settings: Any, django_capture_on_commit_callbacks: Any, mailoutbox: list[Any]
 ) -> None:
     settings.INTAKE_SWEEP_AFTER_SECONDS = 30
-    fresh = services.intake_submit(
-        name=SUBJECT_NAME, email=SUBJECT_EMAIL, right="erasure", jurisdictions=["GB"],
-        channel="api", actor=services.SUBJECT, language="de",
-    )  # fmt: skip
-    old = services.intake_submit(
-        name=SUBJECT_NAME, email=SUBJECT_EMAIL, right="erasure", jurisdictions=["GB"],
-        channel="web", actor=services.SUBJECT, language="de",
-    )  # fmt: skip
+    fresh = _submit(channel="api", language="de")
+    old = _submit(channel="web", language="de")
     received = timezone.now() - timedelta(minutes=5)
     IntakeSubmission.objects.filter(id=old.id).update(received_at=received)
     with django_capture_on_commit_callbacks(execute=True):
@@ -104,10 +111,7 @@ def test_a_submission_left_behind_by_a_crash_is_taken_by_the_sweeper(
 
 
 def test_a_submission_is_processed_once_even_if_the_sweeper_comes_too(make_request: Any) -> None:
-    submission = services.intake_submit(
-        name=SUBJECT_NAME, email=SUBJECT_EMAIL, right="erasure", jurisdictions=["GB"],
-        channel="api", actor=services.SUBJECT, language="en",
-    )  # fmt: skip
+    submission = _submit(channel="api", language="en")
     assert services.intake_process(submission_id=submission.id, actor=services.SUBJECT) is not None
     assert services.intake_process(submission_id=submission.id, actor=services.SUBJECT) is None
     assert RemovalRequest.objects.count() == 1
@@ -130,10 +134,7 @@ def test_a_submission_that_keeps_failing_is_kept_and_staff_are_told_once(
     from removal.services import submissions
 
     settings.INTAKE_MAX_ATTEMPTS = 3
-    submission = services.intake_submit(
-        name=SUBJECT_NAME, email=SUBJECT_EMAIL, right="erasure", jurisdictions=["GB"],
-        channel="api", actor=services.SUBJECT, language="en",
-    )  # fmt: skip
+    submission = _submit(channel="api", language="en")
     IntakeSubmission.objects.filter(id=submission.id).update(received_at=timezone.now() - timedelta(hours=1))
 
     def broken(**kwargs: Any) -> Any:
