@@ -37,6 +37,7 @@ from removal.models import (
 from removal.permissions import Action, NotAllowed, allowed
 from removal.services.purge import purge_job_retry
 from removal.services.suppression import suppression_entry_delete
+from removal.templatetags.zones import zone
 from removal.viewing import headshot_response, viewing_is_open, viewing_open
 from vault.services import DataKeyShredded
 
@@ -250,7 +251,7 @@ class RemovalRequestAdmin(admin.ModelAdmin):
             "",
             "<div>{}: end of {} {} ({})</div>",
             (
-                (d.label, f"{d.due:%a %d %b %Y}", d.due.tzname(), d.set_by)
+                (d.label, f"{d.due:%a %d %b %Y}", zone(d.due), d.set_by)
                 for d in selectors.removal_request_deadlines(request=obj)
             ),
         )
