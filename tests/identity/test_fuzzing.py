@@ -17,7 +17,7 @@ import time
 from datetime import date
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -25,7 +25,11 @@ from identity import mrz
 from identity.images import DecodedImage, ImageRejected, decode_image
 from tests.identity.documents import check_digit
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Derandomized: the same examples on every run, so CI is reproducible (a failure is the code's, not the
+# draw's); raise max_examples or drop derandomize locally to explore further.
+FUZZ = settings(
+    max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789<"
 TODAY = date(2026, 12, 7)
 
@@ -178,9 +182,19 @@ def test_the_fuzzers_start_from_photos_the_decoder_accepts(name: str) -> None:
 
 @FUZZ
 @given(td3_zones_whose_digits_add_up())
+@example(["P<UTO" + "0" * 39, "0000000000UTO0001018M2A010120000000000000002"])  # found by this test
 def test_a_zone_whose_digits_add_up_is_trusted_and_one_whose_do_not_is_not(lines: list[str]) -> None:
     result = mrz.parse_mrz(lines, today=TODAY)
-    assert result.check_digits_valid == _checks_hold(lines)
+    holds = _checks_hold(lines)
+    if holds and not result.check_digits_valid:
+        # The digits add up, but a field is not what its format allows (a letter in a date, found by this
+        # very test: "2A0101" keeps its check digit): refused for that, and for nothing else.
+        assert result.failed_checks and set(result.failed_checks) <= {
+            "format",
+            "birth_date_format",
+            "expiry_date_format",
+        }
+    assert not result.check_digits_valid or holds
     if result.check_digits_valid:
         # Only then are the number and the dates handed on (to be hashed, and to judge expiry).
         assert result.document_number is not None and result.expiry_date is not None
