@@ -214,9 +214,7 @@ class IntakeView(APIView):
             status=status.HTTP_202_ACCEPTED,
         )
         # What differs between a new request and a duplicate runs after this answer is sent.
-        services.after_response(
-            response, lambda: services.intake_process(submission_id=submission.id, actor=services.SUBJECT)
-        )
+        services.intake_process_after_answer(response, submission)
         return response
 
 

@@ -93,9 +93,7 @@ def request_form(request: HttpRequest) -> HttpResponse:
             # Same answer, in content and in time, for a new request and a duplicate: what differs
             # between them runs after the answer is sent (removal.services.submissions).
             response = redirect("removal:submitted")
-            services.after_response(
-                response, lambda: services.intake_process(submission_id=submission.id, actor=services.SUBJECT)
-            )
+            services.intake_process_after_answer(response, submission)
             return response
     status = 400 if request.method == "POST" else 200
     return render(request, "removal/request_form.html", {"form": form}, status=status)

@@ -48,7 +48,12 @@ from removal.services.lifecycle import (
 )
 from removal.services.messages import SubjectUpdate, removal_request_message_subject
 from removal.services.notes import removal_request_note_add, removal_request_notes
-from removal.services.submissions import after_response, intake_process, intake_submit, intake_sweep
+from removal.services.submissions import (
+    intake_process,
+    intake_process_after_answer,
+    intake_submit,
+    intake_sweep,
+)
 from removal.services.verification import (
     StaffIdentityFinding,
     attempts_left,
@@ -73,7 +78,6 @@ __all__ = [
     "StaffIdentityFinding",
     "SubjectUpdate",
     "ViewReason",
-    "after_response",
     "allowed_moves",
     "attempts_left",
     "blind_index",
@@ -82,6 +86,7 @@ __all__ = [
     "downstream_recipient_save",
     "evidence_required",
     "intake_process",
+    "intake_process_after_answer",
     "intake_submit",
     "intake_sweep",
     "normalise_email",

@@ -25,13 +25,13 @@ from django.utils import timezone
 from notifications.services import message_create
 from removal.models import IntakeSubmission
 from removal.permissions import Action, require
-from removal.services.common import Actor, InvalidRequest
+from removal.services.common import SUBJECT, Actor, InvalidRequest
 from removal.services.intake import DATA_KEY_PURPOSE, IntakeResult, removal_request_create, validate_intake
 from vault.models import DataKey
 from vault.services import data_key_create, sealer_for
 
 logger = logging.getLogger(__name__)
-_TABLE = "removal_intakesubmission"
+_TABLE = IntakeSubmission._meta.db_table
 
 
 def intake_submit(
@@ -124,6 +124,12 @@ def after_response(response: HttpResponseBase, work: Callable[[], object]) -> No
 
 class IntakeStuck(RuntimeError):
     """Submissions that failed INTAKE_MAX_ATTEMPTS times; kept (sealed), retried, and staff are told."""
+
+
+def intake_process_after_answer(response: HttpResponseBase, submission: IntakeSubmission) -> None:
+    """What the form and the API do with a stored submission: make it the subject's request (or a
+    duplicate's notice) once their answer has been sent."""
+    after_response(response, lambda: intake_process(submission_id=submission.id, actor=SUBJECT))
 
 
 def intake_sweep(*, actor: Actor) -> int:

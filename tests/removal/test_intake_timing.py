@@ -18,6 +18,7 @@ from rest_framework.test import APIClient
 
 from removal import services
 from removal.models import IntakeSubmission, RemovalRequest
+from removal.services import submissions
 from removal.tasks import sweep_intake
 from tests.conftest import SUBJECT_EMAIL, SUBJECT_NAME
 from vault.models import DataKey
@@ -50,7 +51,7 @@ def _shape(sql: str) -> str:
 def _answer_only(monkeypatch: pytest.MonkeyPatch) -> list[Callable[[], object]]:
     """Keep the after-answer work instead of running it: what the client waited for is then alone."""
     held: list[Callable[[], object]] = []
-    monkeypatch.setattr(services, "after_response", lambda response, work: held.append(work))
+    monkeypatch.setattr(submissions, "after_response", lambda response, work: held.append(work))
     return held
 
 
@@ -131,8 +132,6 @@ def test_a_submission_that_keeps_failing_is_kept_and_staff_are_told_once(
     mailoutbox: list[Any],
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    from removal.services import submissions
-
     settings.INTAKE_MAX_ATTEMPTS = 3
     submission = _submit(channel="api", language="en")
     IntakeSubmission.objects.filter(id=submission.id).update(received_at=timezone.now() - timedelta(hours=1))
