@@ -148,23 +148,40 @@ STATIC_ROOT = VAR_DIR / "static"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 STORAGE_S3_BUCKET = env.str("STORAGE_S3_BUCKET", default="")
 _default_storage: dict[str, object] = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+# The erasure journal (removal.erasure_journal): what approved purges delete, kept apart from the
+# database so that a restore cannot take it back. Its own directory, or a prefix beside the files.
+ERASURE_JOURNAL_DIR = Path(env.str("ERASURE_JOURNAL_DIR", default=str(VAR_DIR / "erasure-journal")))
+_journal_storage: dict[str, object] = {
+    "BACKEND": "django.core.files.storage.FileSystemStorage",
+    "OPTIONS": {"location": str(ERASURE_JOURNAL_DIR)},
+}
 if STORAGE_S3_BUCKET:
     # Credentials come from the usual AWS variables or the instance role (boto3's own lookup).
+    _s3_options = {
+        "bucket_name": STORAGE_S3_BUCKET,
+        "region_name": env.str("STORAGE_S3_REGION", default="") or None,
+        "endpoint_url": env.str("STORAGE_S3_ENDPOINT_URL", default="") or None,
+        "default_acl": "private",
+        "querystring_auth": True,
+        "file_overwrite": False,
+        "object_parameters": {"ServerSideEncryption": "AES256"},
+    }
     _default_storage = {
         "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {**_s3_options, "location": env.str("STORAGE_S3_PREFIX", default="removal-service")},
+    }
+    _journal_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": STORAGE_S3_BUCKET,
-            "location": env.str("STORAGE_S3_PREFIX", default="removal-service"),
-            "region_name": env.str("STORAGE_S3_REGION", default="") or None,
-            "endpoint_url": env.str("STORAGE_S3_ENDPOINT_URL", default="") or None,
-            "default_acl": "private",
-            "querystring_auth": True,
-            "file_overwrite": False,
-            "object_parameters": {"ServerSideEncryption": "AES256"},
+            **_s3_options,
+            "location": env.str("ERASURE_JOURNAL_S3_PREFIX", default="removal-erasure-journal"),
         },
     }
+# Keep it longer than the oldest backup you might restore.
+ERASURE_JOURNAL_RETENTION_DAYS = env.int("ERASURE_JOURNAL_RETENTION_DAYS", default=400)
 STORAGES = {
     "default": _default_storage,
+    "erasure_journal": _journal_storage,
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if not DEBUG
@@ -466,6 +483,10 @@ SUPPRESSION_MAX_DISTANCE = env.float("SUPPRESSION_MAX_DISTANCE", default=0.5)
 CELERY_BEAT_SCHEDULE["expire-suppression-entries"] = {
     "task": "removal.tasks.expire_suppression_entries",
     "schedule": crontab(hour=3, minute=30),
+}
+CELERY_BEAT_SCHEDULE["expire-erasure-journal"] = {
+    "task": "removal.tasks.expire_erasure_journal",
+    "schedule": crontab(hour=3, minute=45),
 }
 
 # --- Staff sign-in: password, second factor, lockout, session limits (docs/staff-roles.md) ---------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from removal import reminders
+from removal.erasure_journal import erasure_journal_prune
 from removal.services import SUBJECT, discovery, purge, retention, submissions, suppression
 
 
@@ -45,6 +46,12 @@ def sweep_purge() -> None:
 def expire_suppression_entries() -> None:
     """Daily: suppression templates are deleted when their retention period ends."""
     suppression.suppression_entries_expire()
+
+
+@shared_task(ignore_result=True)
+def expire_erasure_journal() -> None:
+    """Daily: the erasure journal's days older than ERASURE_JOURNAL_RETENTION_DAYS are deleted."""
+    erasure_journal_prune()
 
 
 @shared_task(ignore_result=True)

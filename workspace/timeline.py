@@ -39,6 +39,7 @@ WORDS: dict[str, Any] = {
     "request.purge_job_failed": _("A purge job failed"),
     "request.purge_job_retried": _("A failed purge job was retried"),
     "request.purge_replayed": _("Purge replayed after a restore"),
+    "request.restore_purge": _("Purge approval restored from the erasure journal after a restore"),
     "request.downstream_notice_delivered": _("A downstream recipient was told"),
     "request.complete_purge": _("Purge complete"),
     "request.complete_opt_out": _("Opt-out carried out"),

@@ -92,6 +92,8 @@ class PurgeJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When the job went into the erasure journal (removal.erasure_journal), before it deleted anything.
+    journaled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "target"]

@@ -83,6 +83,8 @@ MOVES: dict[str, Move] = {
         Move("finish_discovery", frozenset({Status.DISCOVERING}), Status.AWAITING_REVIEW, by_system=True),
         Move("approve_purge", frozenset({Status.AWAITING_REVIEW}), Status.PURGING),
         Move("complete_purge", frozenset({Status.PURGING}), Status.COMPLETED, by_system=True),
+        # A database restore lost the approval of a purge the erasure journal holds (services.replay).
+        Move("restore_purge", _BEFORE_PURGE, Status.PURGING, by_system=True),
         Move("complete_opt_out", frozenset({Status.VERIFIED}), Status.COMPLETED, only_right=Right.OPT_OUT),
         Move("deny", _BEFORE_PURGE, Status.DENIED),
         Move("withdraw", _BEFORE_PURGE, Status.WITHDRAWN),
@@ -235,6 +237,13 @@ def removal_request_complete_purge(*, request: RemovalRequest, actor: Actor) -> 
     """The status move only: the purge completes a request when its last job is done, and sends the
     completion notice with the deletion receipt."""
     return _transition(request, "complete_purge", actor=actor)
+
+
+def removal_request_restore_purge(
+    *, request: RemovalRequest, actor: Actor, details: Mapping[str, JsonValue] | None = None
+) -> RemovalRequest:
+    """The status move only: `removal.services.replay` recreates the journal's jobs around it."""
+    return _transition(request, "restore_purge", actor=actor, details=details)
 
 
 def removal_request_complete_opt_out(*, request: RemovalRequest, actor: Actor) -> RemovalRequest:

@@ -14,7 +14,6 @@ for the retention period.
 
 from __future__ import annotations
 
-import functools
 import logging
 import random
 import time
@@ -31,6 +30,7 @@ from django.utils.translation import gettext as _
 
 from config.wakeup import wake
 from notifications.services import message_create
+from removal.erasure_journal import erasure_journal_record
 from removal.models import Candidate, PurgeJob, RemovalRequest, Status
 from removal.permissions import Action, require
 from removal.receipts import deletion_receipt_issue
@@ -60,7 +60,7 @@ def _enqueue(job_id: uuid.UUID | str, *, countdown: float = 0) -> None:
     wake(run_purge_job, str(job_id), countdown=countdown)
 
 
-def _enqueue_all(job_ids: list[uuid.UUID], *, countdown: float = 0) -> None:
+def purge_jobs_enqueue(job_ids: list[uuid.UUID], *, countdown: float = 0) -> None:
     for job_id in job_ids:
         _enqueue(job_id, countdown=countdown)
 
@@ -123,7 +123,7 @@ def purge_approve(*, request: RemovalRequest, actor: Actor) -> list[PurgeJob]:
             request=locked, actor=actor, details={"jobs": len(jobs), "photos": len(ctx.confirmed_photo_ids)}
         )
         due = [job.id for job in jobs if job.status == PurgeJob.Status.PENDING and job.next_attempt_at]
-        transaction.on_commit(lambda: _enqueue_all(due))
+        transaction.on_commit(lambda: purge_jobs_enqueue(due))
         # Nothing to delete anywhere (no photo confirmed, no headshot): complete at once.
         _complete_if_all_done(request_id=locked.id)
     return jobs
@@ -175,6 +175,9 @@ def purge_job_run(*, job_id: uuid.UUID | str) -> PurgeJob.Status | None:
     ctx = PurgeContext(request=job.request, job_id=job.id)
     budget_ends = time.monotonic() + settings.PURGE_TASK_BUDGET_SECONDS
     try:
+        if job.journaled_at is None:
+            # Nothing is deleted before the whole purge is in the journal a restore cannot undo.
+            erasure_journal_record(request_id=job.request_id)
         while job.done < job.planned:
             if time.monotonic() > budget_ends:
                 # Stay well inside the task time limit: hand the rest to a fresh task.
@@ -398,7 +401,7 @@ def _complete_if_all_done(*, request_id: uuid.UUID) -> bool:
     delay = (erase_at - now).total_seconds()
     if delay <= settings.PURGE_SWEEP_SECONDS:
         # Due (almost) at once: wake them now. Later ones are the sweeper's when their time comes.
-        transaction.on_commit(lambda: _enqueue_all(waiting, countdown=delay))
+        transaction.on_commit(lambda: purge_jobs_enqueue(waiting, countdown=delay))
     return True
 
 
@@ -466,42 +469,3 @@ def completion_context(request: RemovalRequest) -> dict[str, object]:
         "verify_url": f"{settings.PUBLIC_BASE_URL}{reverse('removal:receipt_verify')}",
         "personal_data_erased_after_days": settings.REQUEST_PERSONAL_DATA_RETENTION_DAYS,
     }
-
-
-def purge_jobs_replay(*, completed_since: datetime, actor: Actor) -> int:
-    """Run again every job of the requests completed since then: after a database restore brought back
-    photos, headshots or keys that the purge had deleted. Returns how many requests were replayed.
-
-    Every target's purge is idempotent and its plan is kept on the job, so running it again deletes
-    what came back and nothing else. The requests stay completed: no second receipt, no second notice.
-    The personal-data jobs keep their retention date.
-    """
-    now = timezone.now()
-    requests = list(
-        RemovalRequest.objects.filter(status=Status.COMPLETED, status_changed_at__gte=completed_since)
-        .filter(purge_jobs__planned__gt=0)
-        .distinct()
-        .values_list("id", "status_changed_at")
-    )
-    for request_id, completed_at in requests:
-        with transaction.atomic():
-            jobs = PurgeJob.objects.select_for_update().filter(request_id=request_id, planned__gt=0)
-            replayed = [job for job in jobs if job.status != PurgeJob.Status.RUNNING]
-            erase_at = completed_at + timedelta(days=settings.REQUEST_PERSONAL_DATA_RETENTION_DAYS)
-            for job in replayed:
-                after_completion = job.phase == PurgeJob.Phase.AFTER_COMPLETION
-                PurgeJob.objects.filter(id=job.id).update(
-                    status=PurgeJob.Status.PENDING,
-                    done=0,
-                    failed=0,
-                    attempts=0,
-                    last_error="",
-                    finished_at=None,
-                    next_attempt_at=max(erase_at, now) if after_completion else now,
-                )
-            audit_request_event(
-                request_id, "purge_replayed", actor=actor, details={"jobs": [job.target for job in replayed]}
-            )
-            due = [job.id for job in replayed if job.phase == PurgeJob.Phase.PURGE]
-            transaction.on_commit(functools.partial(_enqueue_all, due))
-    return len(requests)

@@ -18,6 +18,8 @@ A target answers three questions about one approved request:
   (a recipient answered 500). The default does nothing.
 - `remaining(ctx, items)`: which of the planned items are still there? The job is done only when
   this returns nothing.
+- `purge_orphaned(items)` (optional): delete the items with no request at hand, after a database
+  restore lost the request (removal.services.replay). Only for data that predates the request.
 
 Targets are listed by dotted path in `settings.PURGE_TARGETS` (the built-ins) and
 `PURGE_EXTRA_TARGETS` (an operator's own, e.g. a CRM table keyed by e-mail; docs/purge.md shows one).
@@ -120,6 +122,13 @@ class PurgeTarget(ABC):
 
     def purge_failed(self, ctx: PurgeContext, error: Exception) -> None:  # noqa: B027 (optional hook)
         """Keep evidence of a failed batch that its rollback undid. Most targets have none."""
+
+    def purge_orphaned(self, items: Sequence[str]) -> bool:
+        """After a database restore that lost the request itself (it was filed after the backup):
+        delete these items again if that needs nothing of the request, and return True. Most
+        targets' data was made with the request, so such a restore cannot have brought it back: by
+        default nothing is done and False returned. The gallery's targets override it."""
+        return False
 
 
 @cache

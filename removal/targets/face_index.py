@@ -25,9 +25,13 @@ class _StoredFiles(PurgeTarget):
         return [getattr(photo, self.key_field) for photo in ctx.confirmed_photos()]
 
     def purge(self, ctx: PurgeContext, items: Sequence[str]) -> None:
+        self.purge_orphaned(items)
+
+    def purge_orphaned(self, items: Sequence[str]) -> bool:
         for key in items:
             # Deleting a missing file is a no-op in every Django storage backend: a retry is safe.
             default_storage.delete(key)
+        return True
 
     def remaining(self, ctx: PurgeContext, items: Sequence[str]) -> list[str]:
         return [key for key in items if default_storage.exists(key)]
@@ -55,6 +59,9 @@ class FaceRecords(PurgeTarget):
         return [str(photo_id) for photo_id in ctx.confirmed_photo_ids]
 
     def purge(self, ctx: PurgeContext, items: Sequence[str]) -> None:
+        self.purge_orphaned(items)
+
+    def purge_orphaned(self, items: Sequence[str]) -> bool:
         face_ids = list(Face.objects.filter(photo_id__in=items).values_list("id", flat=True))
         if face_ids:
             # The external copy first: if this transaction then fails, the retry removes it again.
@@ -68,6 +75,7 @@ class FaceRecords(PurgeTarget):
         Candidate.objects.filter(face_id__in=face_ids)._raw_delete(database)
         Face.objects.filter(id__in=face_ids)._raw_delete(database)
         Photo.objects.filter(id__in=items)._raw_delete(database)
+        return True
 
     def remaining(self, ctx: PurgeContext, items: Sequence[str]) -> list[str]:
         left = set(Photo.objects.filter(id__in=items).values_list("id", flat=True))

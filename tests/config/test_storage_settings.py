@@ -1,4 +1,5 @@
-"""Where sealed files go: a private folder by default, an S3 bucket by configuration."""
+"""Where sealed files and the erasure journal go: private folders by default, an S3 bucket by
+configuration."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from django.conf import settings
 def _storages_with(env: dict[str, str]) -> dict[str, object]:
     code = (
         "import json, django; from django.conf import settings; django.setup(); "
-        "print(json.dumps({'default': settings.STORAGES['default'], 'media': str(settings.MEDIA_ROOT)}))"
+        "print(json.dumps({'default': settings.STORAGES['default'], 'media': str(settings.MEDIA_ROOT), "
+        "'journal': settings.STORAGES['erasure_journal']}))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
@@ -32,6 +34,10 @@ def test_files_go_to_a_private_folder_under_var_by_default(tmp_path: Path) -> No
     config = _storages_with({"VAR_DIR": str(tmp_path), "STORAGE_S3_BUCKET": ""})
     assert config["default"] == {"BACKEND": "django.core.files.storage.FileSystemStorage"}
     assert config["media"] == str(tmp_path / "media")
+    assert config["journal"] == {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(tmp_path / "erasure-journal")},
+    }
 
 
 def test_an_s3_bucket_is_private_encrypted_and_never_overwritten(tmp_path: Path) -> None:
@@ -54,3 +60,7 @@ def test_an_s3_bucket_is_private_encrypted_and_never_overwritten(tmp_path: Path)
         "removal-service",
         "private",
     )
+    # The erasure journal: the same bucket and protections under a prefix of its own.
+    journal = config["journal"]
+    assert isinstance(journal, dict)
+    assert journal["OPTIONS"] == {**options, "location": "removal-erasure-journal"}

@@ -67,21 +67,6 @@ def _files(photos: list[Photo]) -> list[str]:
     return [key for photo in photos for key in (photo.storage_key, photo.thumbnail_key)]
 
 
-@pytest.fixture
-def reviewed(gallery: Gallery, verified_request: RemovalRequest, reviewer: Any) -> RemovalRequest:
-    """Discovery ran and staff confirmed every candidate (all of them the subject's)."""
-    removal_request_discover(request_id=verified_request.id)
-    ids = Candidate.objects.filter(request=verified_request).values_list("id", flat=True)
-    candidates_decide(
-        request=verified_request,
-        actor=services.Actor.staff(reviewer),
-        decisions=dict.fromkeys(ids, "confirmed"),
-        user=reviewer,
-    )
-    verified_request.refresh_from_db()
-    return verified_request
-
-
 def _approve_without_running(request: RemovalRequest, reviewer: Any) -> list[PurgeJob]:
     # No on-commit callbacks in a test transaction: the jobs are created but no task runs them.
     return purge_approve(request=request, actor=services.Actor.staff(reviewer))
@@ -503,7 +488,7 @@ def test_after_a_restore_replaying_the_purge_deletes_again_what_came_back_and_no
     with django_capture_on_commit_callbacks(execute=True):
         call_command("purge_replay", "--completed-since", "2000-01-01", stdout=out)
 
-    assert "1 completed request(s)" in out.getvalue()
+    assert "1 request(s) purged again (0 of them approved after the backup" in out.getvalue()
     assert not Photo.objects.filter(id__in=[p.id for p in gallery.subject]).exists()
     assert not any(default_storage.exists(key) for key in _files(gallery.subject))
     assert Photo.objects.filter(id__in=[p.id for p in gallery.others]).count() == len(gallery.others)
@@ -523,5 +508,5 @@ def _read(key: str) -> bytes:
 
 @pytest.mark.parametrize("value", ["yesterday", "2026-11-20T10:00"])
 def test_purge_replay_refuses_a_moment_it_cannot_read(value: str) -> None:
-    with pytest.raises(CommandError, match="--completed-since"):
+    with pytest.raises(CommandError, match="--since"):
         call_command("purge_replay", "--completed-since", value)

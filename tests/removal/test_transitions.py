@@ -29,7 +29,12 @@ ALLOWED = {
     ("complete_opt_out", Status.VERIFIED, Status.COMPLETED, Right.OPT_OUT),
     *(
         (move, source, target, None)
-        for move, target in (("deny", Status.DENIED), ("withdraw", Status.WITHDRAWN))
+        for move, target in (
+            ("deny", Status.DENIED),
+            ("withdraw", Status.WITHDRAWN),
+            # After a database restore, by the erasure journal (tests/removal/test_backup_restore_drill.py).
+            ("restore_purge", Status.PURGING),
+        )
         for source in (
             Status.RECEIVED,
             Status.AWAITING_SUBJECT,
@@ -67,6 +72,7 @@ _DIRECT: dict[str, Callable[..., RemovalRequest]] = {
     "finish_discovery": services.removal_request_finish_discovery,
     "approve_purge": services.removal_request_approve_purge,
     "complete_purge": services.removal_request_complete_purge,
+    "restore_purge": services.removal_request_restore_purge,
 }
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from django.conf import settings
 from django.test import override_settings
 
 from tests.conftest import _unavailable
@@ -46,8 +47,8 @@ def shared_media(tmp_path: Path) -> Iterator[Path]:
     root = media_root(tmp_path)
     root.mkdir(parents=True, exist_ok=True)
     storages = {
+        **settings.STORAGES,
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": root}},
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     # override_settings resets `default_storage` on entry and exit (Django's setting_changed handler).
     with override_settings(STORAGES=storages, MEDIA_ROOT=root):

@@ -7,6 +7,7 @@ obama3 beside biden, and, of other people, biden, a mirrored biden and the astro
 The dlib work per image is done once per session; every test ingests into its own database.
 
 `verified_request`: an erasure request in `verified`, with the subject's sealed headshot probe.
+`reviewed`: the same after discovery, every candidate confirmed (ready for the purge's approval).
 
 `clone_photo`: more photos of the same faces, fast (copied files and rows): the chaos tests need
 hundreds of the subject's photos without running the face model hundreds of times.
@@ -31,9 +32,10 @@ from identity import pipeline
 from identity import services as identity_services
 from removal import face_index
 from removal.face_index import PHOTO_PREFIX, THUMBNAIL_PREFIX, photo_ingest
-from removal.models import Face, Photo, RemovalRequest, Right, Status
+from removal.models import Candidate, Face, Photo, RemovalRequest, Right, Status
 from removal.search import face_index_note_addition
-from removal.services.common import subject_ref
+from removal.services.common import Actor, subject_ref
+from removal.services.discovery import candidates_decide, removal_request_discover
 
 HEADSHOT = "obama.jpg"
 SUBJECT_IMAGES = ("obama2.jpg", "obama3.jpg", "obama2-mirrored", "obama3-small", "group")
@@ -121,6 +123,21 @@ def _copy(key: str, prefix: str) -> str:
     with default_storage.open(key, "rb") as handle:
         data = handle.read()
     return default_storage.save(f"{prefix}/{uuid.uuid4().hex}.jpg", ContentFile(data))
+
+
+@pytest.fixture
+def reviewed(gallery: Gallery, verified_request: RemovalRequest, reviewer: Any) -> RemovalRequest:
+    """`verified_request` after discovery, with every candidate confirmed (all of them the subject's)."""
+    removal_request_discover(request_id=verified_request.id)
+    ids = Candidate.objects.filter(request=verified_request).values_list("id", flat=True)
+    candidates_decide(
+        request=verified_request,
+        actor=Actor.staff(reviewer),
+        decisions=dict.fromkeys(ids, "confirmed"),
+        user=reviewer,
+    )
+    verified_request.refresh_from_db()
+    return verified_request
 
 
 @pytest.fixture
