@@ -467,8 +467,13 @@ REQUEST_PERSONAL_DATA_RETENTION_DAYS = env.int("REQUEST_PERSONAL_DATA_RETENTION_
 # Records of closed requests are kept this long (CCPA regulations §7101(a): 24 months), then minimised:
 # the data key destroyed, the e-mail blind index, status link, notes and assignments removed.
 REQUEST_RECORD_RETENTION_MONTHS = env.int("REQUEST_RECORD_RETENTION_MONTHS", default=24)
-CELERY_BEAT_SCHEDULE["minimise-request-records"] = {
-    "task": "removal.tasks.minimise_request_records",
+# Headshots and candidate scores of a closed request go with the purge or the closing move; the nightly
+# sweep removes any still there this long after closing.
+VERIFICATION_ARTEFACT_HOURS = env.int("VERIFICATION_ARTEFACT_HOURS", default=24)
+# Every retention rule in one nightly task (removal.services.retention): it mails PRIVACY_TEAM_EMAIL and
+# fails when a part cannot remove what it should.
+CELERY_BEAT_SCHEDULE["retention-sweep"] = {
+    "task": "removal.tasks.retention_sweep",
     "schedule": crontab(hour=4, minute=15),
 }
 CELERY_BEAT_SCHEDULE["sweep-purge"] = {
@@ -480,14 +485,6 @@ CELERY_BEAT_SCHEDULE["sweep-purge"] = {
 # Stricter than discovery's line: a refusal is never reviewed by anyone, so it must be the person.
 SUPPRESSION_RETENTION_DAYS = env.int("SUPPRESSION_RETENTION_DAYS", default=3 * 365)
 SUPPRESSION_MAX_DISTANCE = env.float("SUPPRESSION_MAX_DISTANCE", default=0.5)
-CELERY_BEAT_SCHEDULE["expire-suppression-entries"] = {
-    "task": "removal.tasks.expire_suppression_entries",
-    "schedule": crontab(hour=3, minute=30),
-}
-CELERY_BEAT_SCHEDULE["expire-erasure-journal"] = {
-    "task": "removal.tasks.expire_erasure_journal",
-    "schedule": crontab(hour=3, minute=45),
-}
 
 # --- Staff sign-in: password, second factor, lockout, session limits (docs/staff-roles.md) ---------
 AUTHENTICATION_BACKENDS = [

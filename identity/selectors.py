@@ -65,3 +65,8 @@ def headshot_probe_exists(*, subject_ref: str, storage_name: str) -> bool:
     return HeadshotProbe.objects.filter(subject_ref=subject_ref).exists() or default_storage.exists(
         storage_name
     )
+
+
+def headshot_probe_subject_refs() -> list[str]:
+    """Whose headshots are held (one probe per open request at most): for the retention sweep."""
+    return list(HeadshotProbe.objects.values_list("subject_ref", flat=True))

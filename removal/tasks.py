@@ -5,8 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from removal import reminders
-from removal.erasure_journal import erasure_journal_prune
-from removal.services import SUBJECT, discovery, purge, retention, submissions, suppression
+from removal.services import SUBJECT, discovery, purge, retention, submissions
 
 
 @shared_task(ignore_result=True)
@@ -43,19 +42,7 @@ def sweep_purge() -> None:
 
 
 @shared_task(ignore_result=True)
-def expire_suppression_entries() -> None:
-    """Daily: suppression templates are deleted when their retention period ends."""
-    suppression.suppression_entries_expire()
-
-
-@shared_task(ignore_result=True)
-def expire_erasure_journal() -> None:
-    """Daily: the erasure journal's days older than ERASURE_JOURNAL_RETENTION_DAYS are deleted."""
-    erasure_journal_prune()
-
-
-@shared_task(ignore_result=True)
-def minimise_request_records() -> None:
-    """Nightly: minimise closed requests past their retention. Raises (the task fails, staff are mailed)
-    when a record resists."""
-    retention.request_records_minimise()
+def retention_sweep() -> None:
+    """Nightly: every retention rule (removal.services.retention). Raises (the task fails, staff are
+    mailed) when a part cannot remove what it should."""
+    retention.retention_sweep()

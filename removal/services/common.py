@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -69,9 +70,22 @@ def audit_request_event(
     )
 
 
+_SUBJECT_REF_PREFIX = "removal.request:"
+
+
 def subject_ref(request: RemovalRequest) -> str:
     """The opaque name other apps know the request's subject by: identity records, outbox messages."""
-    return f"removal.request:{request.id}"
+    return f"{_SUBJECT_REF_PREFIX}{request.id}"
+
+
+def request_id_of(ref: str) -> uuid.UUID | None:
+    """The request a subject ref names, or None for another app's ref."""
+    if not ref.startswith(_SUBJECT_REF_PREFIX):
+        return None
+    try:
+        return uuid.UUID(ref.removeprefix(_SUBJECT_REF_PREFIX))
+    except ValueError:
+        return None
 
 
 def assignee_address(request: RemovalRequest) -> str:

@@ -1,43 +1,105 @@
-"""Minimising closed requests' records once their retention has run out (the nightly sweeper).
+"""The nightly retention sweep: what is kept past its time is removed, and the sweep fails loudly.
 
-A closed request's record is kept REQUEST_RECORD_RETENTION_MONTHS (24: CCPA regulations §7101(a)),
-then minimised: its data key is destroyed if the purge did not already (name, address, notes and
-messages become unreadable), and everything that could still single out the person or reopen the
-request goes: the e-mail blind index, the status link's hash, the sealed denial note, who logged and
-who handled it, its candidates and reminders. What stays is what the request log and the yearly figures
-already say: reference, right, channel, jurisdictions, dates and outcome.
+`retention_sweep` runs every part below, each on its own, so one that fails does not stop the others:
 
-The sweeper fails loudly: a request it cannot minimise stays as it was, the privacy team is mailed,
-and the task and `manage.py minimise_request_records` end in an error (non-zero exit).
+- *request records*: a closed request's record is kept REQUEST_RECORD_RETENTION_MONTHS (24: CCPA
+  regulations §7101(a)), then minimised: its data key is destroyed if the purge did not already
+  (name, address, notes and messages become unreadable), and everything that could still single out
+  the person or reopen the request goes: the e-mail blind index, the status link's hash, the sealed
+  denial note, who logged and who handled it, its candidates and reminders. What stays is what the
+  request log and the yearly figures already say: reference, right, channel, jurisdictions, dates and
+  outcome;
+- *verification artefacts*: the sealed headshot (and its embedding) and discovery's candidate scores
+  of a request closed more than VERIFICATION_ARTEFACT_HOURS (24) ago. The purge and the closing moves
+  delete them already; this is the net under them (a headshot stored while the request was closing);
+- *suppression templates* past SUPPRESSION_RETENTION_DAYS (removal.services.suppression);
+- *the erasure journal*'s days past ERASURE_JOURNAL_RETENTION_DAYS (removal.erasure_journal).
+
+A part that fails leaves what it could not remove as it was; the privacy team is mailed once (part
+names and references only), and the task and `manage.py retention_sweep` end in an error (non-zero
+exit), so a monitor on either sees it.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from identity import selectors as identity_selectors
+from identity import services as identity_services
 from notifications.services import message_create
+from removal.erasure_journal import erasure_journal_prune
 from removal.models import CLOSED_STATUSES, Candidate, Reminder, RemovalRequest, RequestNote, StatusLink
-from removal.services.common import SYSTEM, audit_request_event
+from removal.services.common import SYSTEM, audit_request_event, request_id_of, subject_ref
+from removal.services.suppression import suppression_entries_expire
 from vault.services import data_key_create, data_key_shred
 
 logger = logging.getLogger(__name__)
 
 
 class RetentionFailed(RuntimeError):
-    """Some records could not be minimised; the message names them by reference only."""
+    """Some part of the sweep could not remove what is past its retention; the message names the
+    parts, and records by reference only."""
 
 
 @dataclass
 class MinimiseResult:
     minimised: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SweepResult:
+    records: MinimiseResult = field(default_factory=MinimiseResult)
+    artefacts_removed: int = 0
+    suppression_expired: int = 0
+    journal_pruned: int = 0
+    # One line per failure: a part's name, with the references it could not minimise.
+    failed: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"records minimised: {len(self.records.minimised)}; closed requests' verification artefacts "
+            f"removed: {self.artefacts_removed}; suppression templates expired: {self.suppression_expired}; "
+            f"erasure journal entries pruned: {self.journal_pruned}"
+        )
+
+
+def retention_sweep(*, now: datetime | None = None, limit: int = 500) -> SweepResult:
+    """Run every part (module docstring); raise RetentionFailed, after mailing staff, if any failed."""
+    now = now or timezone.now()
+    result = SweepResult()
+    try:
+        result.records = request_records_minimise(now=now, limit=limit)
+    except Exception:
+        logger.exception("retention: the request records could not be read")
+        result.failed.append("request records: the sweep could not start")
+    if result.records.failed:
+        names = ", ".join(result.records.failed)
+        result.failed.append(f"{len(result.records.failed)} record(s) past retention not minimised: {names}")
+    parts: list[tuple[str, Callable[[], int], str]] = [
+        ("verification artefacts", lambda: verification_artefacts_remove(now=now), "artefacts_removed"),
+        ("suppression templates", lambda: suppression_entries_expire(now=now), "suppression_expired"),
+        ("erasure journal", lambda: erasure_journal_prune(now=now), "journal_pruned"),
+    ]
+    for name, run, counter in parts:
+        try:
+            setattr(result, counter, run())
+        except Exception:
+            # The class only, in the log with its traceback: a message may quote a path or a key.
+            logger.exception("retention: the %s could not be swept", name)
+            result.failed.append(f"{name}: not swept")
+    if result.failed:
+        _alert_staff(result, now=now)
+        raise RetentionFailed("retention sweep incomplete: " + "; ".join(result.failed))
+    return result
 
 
 def months_before(moment: datetime, months: int) -> datetime:
@@ -51,7 +113,7 @@ def _leap(year: int) -> bool:
 
 
 def request_records_minimise(*, now: datetime | None = None, limit: int = 500) -> MinimiseResult:
-    """Minimise up to `limit` records past their retention; raise RetentionFailed if any resisted."""
+    """Minimise up to `limit` records past their retention; those that resisted are in `failed`."""
     now = now or timezone.now()
     cutoff = months_before(now, settings.REQUEST_RECORD_RETENTION_MONTHS)
     due = RemovalRequest.objects.filter(
@@ -66,13 +128,29 @@ def request_records_minimise(*, now: datetime | None = None, limit: int = 500) -
             # Named by reference only: the record is pseudonymous, its personal data stays sealed.
             logger.exception("retention: could not minimise the record of %s", reference)
             result.failed.append(reference)
-    if result.failed:
-        _alert_staff(result, now=now)
-        names = ", ".join(result.failed)
-        raise RetentionFailed(
-            f"{len(result.failed)} record(s) past retention could not be minimised: {names}"
-        )
     return result
+
+
+def verification_artefacts_remove(*, now: datetime | None = None) -> int:
+    """The headshots and candidate scores still held for requests closed VERIFICATION_ARTEFACT_HOURS
+    ago or more; returns how many requests had any."""
+    now = now or timezone.now()
+    closed = RemovalRequest.objects.filter(
+        status__in=CLOSED_STATUSES,
+        status_changed_at__lt=now - timedelta(hours=settings.VERIFICATION_ARTEFACT_HOURS),
+    )
+    with_candidates = set(closed.filter(candidates__isnull=False).values_list("id", flat=True))
+    probed = {
+        request_id
+        for ref in identity_selectors.headshot_probe_subject_refs()
+        if (request_id := request_id_of(ref)) is not None
+    }
+    with_probe = set(closed.filter(id__in=probed).values_list("id", flat=True))
+    for request_id in sorted(with_candidates | with_probe, key=str):
+        with transaction.atomic():
+            Candidate.objects.filter(request_id=request_id).delete()
+            identity_services.headshot_probe_destroy(subject_ref=subject_ref(RemovalRequest(id=request_id)))
+    return len(with_candidates | with_probe)
 
 
 def _minimise(request_id: uuid.UUID, *, now: datetime) -> bool:
@@ -109,12 +187,12 @@ def _minimise(request_id: uuid.UUID, *, now: datetime) -> bool:
     return True
 
 
-def _alert_staff(result: MinimiseResult, *, now: datetime) -> None:
+def _alert_staff(result: SweepResult, *, now: datetime) -> None:
     with transaction.atomic():
         message_create(
             template="removal/emails/retention_failed",
             to=settings.PRIVACY_TEAM_EMAIL,
-            context={"failed": result.failed, "minimised": len(result.minimised), "now": now},
+            context={"failed": result.failed, "done": result.summary(), "now": now},
             data_key=data_key_create(purpose="removal.retention_alert"),
             language=settings.LANGUAGE_CODE,
             about="removal.retention",

@@ -318,15 +318,6 @@ def test_expiry_deletes_entries_whose_retention_ended(
     assert event.actor == "system" and json.loads(event.payload)["details"]["deleted"] == 1
 
 
-def test_the_expiry_task_is_scheduled_daily(settings: Any) -> None:
-    from removal import tasks
-
-    schedule = settings.CELERY_BEAT_SCHEDULE["expire-suppression-entries"]
-    assert schedule["task"] == "removal.tasks.expire_suppression_entries"
-    assert (schedule["schedule"].hour, schedule["schedule"].minute) == ({3}, {30})
-    tasks.expire_suppression_entries()  # runs the service (nothing to expire)
-
-
 def test_withdrawal_after_approval_deletes_the_entry(
     make_request: Any, photos: dict[str, bytes], face_models: Any, reviewer: Any
 ) -> None:
