@@ -9,6 +9,9 @@
   denial note, who logged and who handled it, its candidates and reminders. What stays is what the
   request log and the yearly figures already say: reference, right, channel, jurisdictions, dates and
   outcome;
+- *personal data* of a completed request still readable a day after REQUEST_PERSONAL_DATA_RETENTION_DAYS:
+  its after-completion purge job failed or never ran; the data key is shredded now (not while a
+  message about the request is still unsent: that is a failure, named by reference);
 - *verification artefacts*: the sealed headshot (and its embedding) and discovery's candidate scores
   of a request closed more than VERIFICATION_ARTEFACT_HOURS (24) ago. The purge and the closing moves
   delete them already; this is the net under them (a headshot stored while the request was closing);
@@ -34,10 +37,20 @@ from django.utils import timezone
 
 from identity import selectors as identity_selectors
 from identity import services as identity_services
+from notifications.selectors import messages_unsent
 from notifications.services import message_create
 from removal.erasure_journal import erasure_journal_prune
-from removal.models import CLOSED_STATUSES, Candidate, Reminder, RemovalRequest, RequestNote, StatusLink
+from removal.models import (
+    CLOSED_STATUSES,
+    Candidate,
+    Reminder,
+    RemovalRequest,
+    RequestNote,
+    Status,
+    StatusLink,
+)
 from removal.services.common import SYSTEM, audit_request_event, request_id_of, subject_ref
+from removal.services.lifecycle import removal_request_shred_personal_data
 from removal.services.suppression import suppression_entries_expire
 from vault.services import data_key_create, data_key_shred
 
@@ -58,6 +71,7 @@ class MinimiseResult:
 @dataclass
 class SweepResult:
     records: MinimiseResult = field(default_factory=MinimiseResult)
+    personal_data_shredded: int = 0
     artefacts_removed: int = 0
     suppression_expired: int = 0
     journal_pruned: int = 0
@@ -66,7 +80,8 @@ class SweepResult:
 
     def summary(self) -> str:
         return (
-            f"records minimised: {len(self.records.minimised)}; closed requests' verification artefacts "
+            f"records minimised: {len(self.records.minimised)}; overdue personal data shredded: "
+            f"{self.personal_data_shredded}; closed requests' verification artefacts "
             f"removed: {self.artefacts_removed}; suppression templates expired: {self.suppression_expired}; "
             f"erasure journal entries pruned: {self.journal_pruned}"
         )
@@ -84,6 +99,15 @@ def retention_sweep(*, now: datetime | None = None, limit: int = 500) -> SweepRe
     if result.records.failed:
         names = ", ".join(result.records.failed)
         result.failed.append(f"{len(result.records.failed)} record(s) past retention not minimised: {names}")
+    try:
+        shredded = personal_data_overdue_shred(now=now)
+        result.personal_data_shredded = len(shredded.minimised)
+        if shredded.failed:
+            names = ", ".join(shredded.failed)
+            result.failed.append(f"personal data past retention not shredded: {names}")
+    except Exception:
+        logger.exception("retention: the completed requests could not be read")
+        result.failed.append("personal data: not swept")
     parts: list[tuple[str, Callable[[], int], str]] = [
         ("verification artefacts", lambda: verification_artefacts_remove(now=now), "artefacts_removed"),
         ("suppression templates", lambda: suppression_entries_expire(now=now), "suppression_expired"),
@@ -128,6 +152,28 @@ def request_records_minimise(*, now: datetime | None = None, limit: int = 500) -
             # Named by reference only: the record is pseudonymous, its personal data stays sealed.
             logger.exception("retention: could not minimise the record of %s", reference)
             result.failed.append(reference)
+    return result
+
+
+def personal_data_overdue_shred(*, now: datetime | None = None) -> MinimiseResult:
+    """Completed requests whose personal data outlived REQUEST_PERSONAL_DATA_RETENTION_DAYS by more
+    than a day: their after-completion purge job failed or never ran. Shred it now, unless a message
+    about the request is still unsent (then the reference is in `failed`)."""
+    now = now or timezone.now()
+    overdue = now - timedelta(days=settings.REQUEST_PERSONAL_DATA_RETENTION_DAYS + 1)
+    due = RemovalRequest.objects.filter(
+        status=Status.COMPLETED, status_changed_at__lt=overdue, data_key__shredded_at__isnull=True
+    ).select_related("data_key")
+    result = MinimiseResult()
+    for request in due.order_by("status_changed_at")[:500]:
+        try:
+            if messages_unsent(about=subject_ref(request)):
+                raise RuntimeError("messages about the request are still in the outbox")
+            removal_request_shred_personal_data(request=request, actor=SYSTEM)
+            result.minimised.append(request.reference)
+        except Exception:
+            logger.exception("retention: could not shred the personal data of %s", request.reference)
+            result.failed.append(request.reference)
     return result
 
 

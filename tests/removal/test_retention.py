@@ -158,6 +158,32 @@ def test_the_sweep_runs_nightly_and_reports_what_it_did(settings: Any) -> None:
     tasks.retention_sweep()  # nothing to do: no error
     out = StringIO()
     call_command("retention_sweep", stdout=out)
-    assert out.getvalue().startswith(
-        "records minimised: 0; closed requests' verification artefacts removed: 0"
-    )
+    assert out.getvalue().startswith("records minimised: 0; overdue personal data shredded: 0; closed")
+
+
+def _completed(make_request: Any, *, days_ago: int, email: str) -> RemovalRequest:
+    request = make_request(email=email).request
+    closed_at = timezone.now() - timedelta(days=days_ago)
+    RemovalRequest.objects.filter(id=request.id).update(status=Status.COMPLETED, status_changed_at=closed_at)
+    return RemovalRequest.objects.select_related("data_key").get(id=request.id)
+
+
+def test_personal_data_its_purge_job_left_past_retention_is_shredded_or_named(
+    make_request: Any, settings: Any
+) -> None:
+    retention_days = settings.REQUEST_PERSONAL_DATA_RETENTION_DAYS = 30
+    overdue = _completed(make_request, days_ago=retention_days + 2, email="overdue@example.org")
+    waiting = _completed(make_request, days_ago=retention_days + 2, email="waiting@example.org")
+    Message.objects.filter(about=subject_ref(waiting)).update(status=Message.Status.PENDING)
+    in_time = _completed(make_request, days_ago=retention_days, email="in-time@example.org")
+
+    with pytest.raises(
+        RetentionFailed, match=f"personal data past retention not shredded: {waiting.reference}$"
+    ):
+        retention_sweep()
+
+    for request, shredded in ((overdue, True), (waiting, False), (in_time, False)):
+        assert DataKey.objects.get(id=request.data_key_id).is_shredded is shredded, request.reference
+    assert AuditEvent.objects.filter(
+        object_id=str(overdue.id), action="request.personal_data_shredded"
+    ).exists()
