@@ -10,6 +10,7 @@ import logging
 import random
 import time
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -84,6 +85,13 @@ def _backoff_seconds(attempts: int) -> float:
     return ceiling * random.uniform(0.5, 1.0)
 
 
+def message_id_header(message: Message) -> str:
+    """The RFC 5322 Message-ID of an outbox message: its id at the sender's domain, stable across
+    attempts. Reveals nothing but a random id."""
+    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "localhost"
+    return f"<{message.id}@{domain}>"
+
+
 def message_deliver(*, message_id: str) -> Message.Status | None:
     """Send one message if it is due. Returns the new status, or None if someone else has it."""
     now = timezone.now()
@@ -104,7 +112,9 @@ def message_deliver(*, message_id: str) -> Message.Status | None:
             body=content.body_text,
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=[content.recipient],
-            headers={"Auto-Submitted": "auto-generated"},
+            # The same Message-ID on every attempt: a copy sent again after a lost acknowledgement
+            # (at-least-once delivery) is one a mail client recognises and drops.
+            headers={"Auto-Submitted": "auto-generated", "Message-ID": message_id_header(message)},
         )
         email.attach_alternative(content.body_html, "text/html")
         email.send(fail_silently=False)

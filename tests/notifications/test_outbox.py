@@ -121,6 +121,22 @@ def test_a_claimed_message_is_not_sent_twice(queue_message: Any, mailoutbox: lis
     assert not mailoutbox
 
 
+def test_a_message_sent_again_carries_the_same_message_id(
+    queue_message: Any, mailoutbox: list[Any], settings: Any
+) -> None:
+    # A worker that sent the message and died before recording it: the sweep sends it once more.
+    settings.DEFAULT_FROM_EMAIL = "Privacy team <privacy@removal.example>"
+    message = queue_message(deliver=False)
+    assert services.message_deliver(message_id=str(message.id)) == Message.Status.SENT
+    Message.objects.filter(id=message.id).update(status=Message.Status.PENDING)
+    assert services.message_deliver(message_id=str(message.id)) == Message.Status.SENT
+    other = queue_message(deliver=False)
+    services.message_deliver(message_id=str(other.id))
+
+    ids = [sent.message()["Message-ID"] for sent in mailoutbox]
+    assert ids == [f"<{message.id}@removal.example>"] * 2 + [f"<{other.id}@removal.example>"]
+
+
 def test_sweep_wakes_due_messages_and_reclaims_expired_leases(
     queue_message: Any, mailoutbox: list[Any], django_capture_on_commit_callbacks: Any
 ) -> None:
