@@ -314,6 +314,8 @@ RECEIPT_ISSUER = env.str("RECEIPT_ISSUER", default="")
 RECEIPT_VERIFY_RATE_PER_IP = env.str("RECEIPT_VERIFY_RATE_PER_IP", default="30/h")
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=8)
 OUTBOX_RETRY_BASE_SECONDS = env.int("OUTBOX_RETRY_BASE_SECONDS", default=30)
+# A message claimed by a worker that then died is sent again after this long (longer than EMAIL_TIMEOUT).
+OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=300)
 
 # --- API ------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

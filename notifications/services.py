@@ -27,7 +27,6 @@ from vault.services import sealer_for
 
 logger = logging.getLogger(__name__)
 
-_LEASE = timedelta(minutes=5)
 _MAX_BACKOFF_SECONDS = 3600
 
 
@@ -97,7 +96,9 @@ def message_deliver(*, message_id: str) -> Message.Status | None:
     now = timezone.now()
     claimed = Message.objects.filter(
         id=message_id, status=Message.Status.PENDING, next_attempt_at__lte=now
-    ).update(status=Message.Status.SENDING, lease_expires_at=now + _LEASE)
+    ).update(
+        status=Message.Status.SENDING, lease_expires_at=now + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
+    )
     if not claimed:
         # Another worker holds it, it was sent already, or its retry is not due yet.
         return None

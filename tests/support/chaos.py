@@ -123,8 +123,10 @@ class KillableWorker(CeleryWorker):
 
 @dataclass
 class PrivateRedis:
-    process: subprocess.Popen[bytes]
+    binary: str
     port: int
+    workdir: Path
+    process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -133,8 +135,52 @@ class PrivateRedis:
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.url)
 
+    def start(self) -> None:
+        """Start the server (empty: it keeps nothing on disk) and wait until it answers."""
+        with (self.workdir / "redis.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    self.binary,
+                    "--port",
+                    str(self.port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--daemonize",
+                    "no",
+                    "--dir",
+                    str(self.workdir),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        client = self.client()
+        deadline = time.monotonic() + 10
+        try:
+            while True:
+                try:
+                    client.ping()
+                    return
+                except redis.ConnectionError:
+                    if self.process.poll() is not None or time.monotonic() > deadline:
+                        log_text = (self.workdir / "redis.log").read_text()
+                        pytest.fail(f"private redis-server did not start:\n{log_text}")
+                    time.sleep(0.05)
+        finally:
+            client.close()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crashed or lost server: everything it held is gone."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
     def stop(self) -> None:
-        if self.process.poll() is None:
+        if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(timeout=10)
@@ -145,48 +191,17 @@ class PrivateRedis:
 
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    """A redis-server only this test uses (no RDB, no AOF), which it may FLUSHALL; stopped by pid."""
+    """A redis-server only this test uses (no RDB, no AOF), which it may FLUSHALL or kill and start
+    again empty on the same port (`kill()`, `start()`); stopped by pid afterwards."""
     binary = shutil.which("redis-server")
     if binary is None:
         _unavailable("needs the redis-server program (Debian's redis-server package) for a private server")
         raise AssertionError("unreachable")
-    port = free_port()
     workdir = tmp_path / "private-redis"
     workdir.mkdir()
-    with (workdir / "redis.log").open("wb") as log:
-        process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-                "--dir",
-                str(workdir),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = PrivateRedis(process=process, port=port)
+    server = PrivateRedis(binary=binary, port=free_port(), workdir=workdir)
     try:
-        client = server.client()
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"private redis-server did not start:\n{(workdir / 'redis.log').read_text()}")
-                time.sleep(0.05)
-        client.close()
+        server.start()
         yield server
     finally:
         server.stop()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,10 +119,13 @@ def verified_request(make_request: Any, photos: dict[str, bytes], face_models: A
     return request
 
 
-def _copy(key: str, prefix: str) -> str:
-    with default_storage.open(key, "rb") as handle:
-        data = handle.read()
+def _save(prefix: str, data: bytes) -> str:
     return default_storage.save(f"{prefix}/{uuid.uuid4().hex}.jpg", ContentFile(data))
+
+
+def _read(key: str) -> bytes:
+    with default_storage.open(key, "rb") as handle:
+        return bytes(handle.read())
 
 
 @pytest.fixture
@@ -140,17 +143,50 @@ def reviewed(gallery: Gallery, verified_request: RemovalRequest, reviewer: Any) 
     return verified_request
 
 
+@dataclass(frozen=True)
+class _Original:
+    faces: list[Face]
+    photo: bytes
+    thumbnail: bytes
+    width: int
+    height: int
+
+
 @pytest.fixture
 def clone_photo() -> Callable[[Photo, int], list[Photo]]:
     """`clone_photo(photo, n)`: n more photos with the same faces, their own files and rows, added to
-    the index the way `photo_ingest` adds them (one version for the lot)."""
+    the index the way `photo_ingest` adds them (one version for the lot). The photo is read once: it
+    can be cloned again after a purge deleted it (the soak does)."""
+    originals: dict[uuid.UUID, _Original] = {}
+
+    def original(photo: Photo) -> _Original:
+        if photo.id not in originals:
+            originals[photo.id] = _Original(
+                faces=list(Face.objects.filter(photo=photo)),
+                photo=_read(photo.storage_key),
+                thumbnail=_read(photo.thumbnail_key),
+                width=photo.width,
+                height=photo.height,
+            )
+        return originals[photo.id]
 
     def clone(photo: Photo, count: int) -> list[Photo]:
-        faces = list(Face.objects.filter(photo=photo))
+        source = original(photo)
         clones = []
         with transaction.atomic():
             version = face_index_note_addition()
-            for copy in _copies(photo, count):
+            for _ in range(count):
+                copy = Photo.objects.create(
+                    storage_key=default_storage.save(
+                        f"{PHOTO_PREFIX}/{uuid.uuid4().hex}.jpg", ContentFile(source.photo)
+                    ),
+                    thumbnail_key=default_storage.save(
+                        f"{THUMBNAIL_PREFIX}/{uuid.uuid4().hex}.jpg", ContentFile(source.thumbnail)
+                    ),
+                    content_sha256=uuid.uuid4().hex + uuid.uuid4().hex,
+                    width=source.width,
+                    height=source.height,
+                )
                 Face.objects.bulk_create(
                     Face(
                         photo=copy,
@@ -161,19 +197,9 @@ def clone_photo() -> Callable[[Photo, int], list[Photo]]:
                         bottom=face.bottom,
                         index_version=version,
                     )
-                    for face in faces
+                    for face in source.faces
                 )
                 clones.append(copy)
         return clones
-
-    def _copies(photo: Photo, count: int) -> Iterator[Photo]:
-        for _ in range(count):
-            yield Photo.objects.create(
-                storage_key=_copy(photo.storage_key, PHOTO_PREFIX),
-                thumbnail_key=_copy(photo.thumbnail_key, THUMBNAIL_PREFIX),
-                content_sha256=uuid.uuid4().hex + uuid.uuid4().hex,
-                width=photo.width,
-                height=photo.height,
-            )
 
     return clone
