@@ -13,6 +13,7 @@ the caller drops the bytes and the `DecodedImage` when it is done with them.
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -139,12 +140,18 @@ def decode_image(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     min_side: int = DEFAULT_MIN_SIDE,
     allow_webp: bool = True,
+    reduce_to: int | None = None,
 ) -> DecodedImage:
     """Decode an untrusted upload into upright RGB pixels, or raise `ImageRejected`.
 
     The effective pixel ceiling is the lower of `max_pixels` and `PIL.Image.MAX_IMAGE_PIXELS`, so an
     operator who lowered Pillow's global limit is obeyed too. Pillow's decompression-bomb warning is
     made an error only inside this call (global warning filters are left alone).
+
+    With `reduce_to`, a JPEG larger than needed is decoded at a reduced scale (1/2, 1/4 or 1/8, by
+    libjpeg's DCT scaling, which costs a fraction of a full decode and needs no resize afterwards),
+    its longer side staying at least `reduce_to`: a 12 MP phone photo carries far more pixels than
+    the face and MRZ readers use. The limits above are checked on the full size first.
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError("decode_image takes the uploaded bytes")
@@ -172,6 +179,8 @@ def decode_image(
             with Image.open(io.BytesIO(data), formats=[image_format]) as img:
                 # The header is parsed, no pixel is decoded yet: refuse bombs before allocating them.
                 _check_dimensions(img.width, img.height, ceiling=ceiling, min_side=min_side)
+                if reduce_to is not None and image_format == "JPEG":
+                    _reduce_while_decoding(img, reduce_to)
                 img.load()
                 upright = _upright(img)
                 pixels = np.array(_to_rgb(upright), dtype=np.uint8)
@@ -263,6 +272,13 @@ def _too_many_pixels(ceiling: int) -> ImageRejected:
         )
         % {"megapixels": number_format(round(ceiling / 1_000_000), 0)},
     )
+
+
+def _reduce_while_decoding(img: Image.Image, reduce_to: int) -> None:
+    scale = reduce_to / max(img.width, img.height)
+    if scale < 1:
+        # libjpeg picks the smallest of its scales that keeps both sides at least the requested ones.
+        img.draft(None, (math.ceil(img.width * scale), math.ceil(img.height * scale)))
 
 
 def _upright(img: Image.Image) -> Image.Image:

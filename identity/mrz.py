@@ -58,8 +58,11 @@ UNSURE_BELOW: Final = 90.0
 # The MRZ is re-scaled so the crop is about this wide: OCR-B characters then stand 40-60 px tall,
 # comfortably inside what tesseract's English LSTM model reads best.
 OCR_WIDTH: Final = 2400
-# The width a photo is brought down to before deskewing and cropping: a little above OCR_WIDTH.
-WORK_WIDTH: Final = 2600
+# The width a photo is brought down to before deskewing and cropping. Below OCR_WIDTH on purpose: a
+# 12 MP phone photo (4032 px) is then decoded at half size (images.decode_image's `reduce_to`), which
+# costs a fraction of a full decode and a resize, and the MRZ's characters still stand 30 px tall or
+# more before the crop is scaled up to OCR_WIDTH (the 1600 px photos of bench/identity_eval.py read).
+WORK_WIDTH: Final = 2000
 
 # Character classes of the ICAO 9303 layouts: D digit, C check digit, A letter or filler,
 # N letter/digit/filler, S sex (M, F, X or filler), O optional-data check (digit or filler).

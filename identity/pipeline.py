@@ -58,9 +58,14 @@ def _blame(upload: str) -> Iterator[None]:
         raise
 
 
+# The sizes the readers work at: a larger JPEG is decoded reduced, no smaller than these.
+HEADSHOT_DECODE_SIDE = faces.HEADSHOT_MAX_SIDE
+DOCUMENT_DECODE_SIDE = max(mrz.WORK_WIDTH, faces.DOCUMENT_MAX_SIDE)
+
+
 def _headshot(data: bytes) -> tuple[bytes, np.ndarray, np.ndarray]:
     with _blame("headshot"):
-        image = images.decode_image(data)
+        image = images.decode_image(data, reduce_to=HEADSHOT_DECODE_SIDE)
         images.refuse_blank(image)
         vector = faces.headshot_embedding(image)
     return images.reencode_without_metadata(image), vector, np.asarray(image.pixels)
@@ -100,7 +105,7 @@ def verify_identity(
     """Decode both photos, compare the faces, read the MRZ, compare the names and decide."""
     headshot_clean, headshot_vector, headshot_pixels = _headshot(headshot)
     with _blame("document"):
-        document_image = images.decode_image(document)
+        document_image = images.decode_image(document, reduce_to=DOCUMENT_DECODE_SIDE)
         images.refuse_blank(document_image)
     try:
         # A portrait not found, or a zone not found or not read with certainty, is a photo to retake

@@ -238,3 +238,29 @@ def test_drawing_a_transparency_pdf_leaves_pillows_truncation_switch_alone(clien
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
     assert client.get(f"/transparency/{year}.pdf").status_code == 200
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
+def test_a_large_jpeg_is_decoded_reduced_no_smaller_than_asked_and_upright() -> None:
+    phone = jpeg_bytes((4032, 3024))
+    assert decode_image(phone, reduce_to=2000).width == 2016  # half size: libjpeg's DCT scaling
+    assert decode_image(phone, reduce_to=1280).width == 2016  # a quarter (1008) would be too small
+    assert decode_image(phone, reduce_to=900).width == 1008
+    assert decode_image(phone).width == 4032
+    # A portrait photo stored sideways (EXIF orientation 6) is turned upright after the reduction.
+    buffer = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (4032, 3024), (180, 120, 90)).save(buffer, format="JPEG", exif=exif)
+    sideways = decode_image(buffer.getvalue(), reduce_to=2000)
+    assert (sideways.width, sideways.height) == (1512, 2016)
+    # Other formats and smaller photos come as they are.
+    png = io.BytesIO()
+    Image.new("RGB", (3000, 2000), (180, 120, 90)).save(png, format="PNG")
+    assert decode_image(png.getvalue(), reduce_to=1000).width == 3000
+    assert decode_image(jpeg_bytes((1800, 1200)), reduce_to=2000).width == 1800
+
+
+def test_the_pixel_limit_is_checked_on_the_full_size_before_any_reduction() -> None:
+    with pytest.raises(ImageRejected) as refused:
+        decode_image(jpeg_bytes((4032, 3024)), max_pixels=4032 * 3024 - 1, reduce_to=1000)
+    assert refused.value.code == "too_many_pixels"
