@@ -32,8 +32,11 @@ run: $(VENV)/.deps .env
 	PATH="$(abspath $(BIN)):$$PATH" PORT=$(PORT) PUBLIC_BASE_URL="$${PUBLIC_BASE_URL:-$(QUICK_START_URL)}" \
 		$(BIN)/honcho -f Procfile.dev start
 
+# Two processes (pytest-xdist): the worker, soak and browser tests mostly wait, so the suite takes about
+# half as long on two cores. TEST_WORKERS=0 runs it in this one process.
+TEST_WORKERS ?= 2
 test: $(VENV)/.dev-deps system-deps
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 # Debian packages the tests use (chromium for the browser tests). Installs only where it may (root
 # with apt-get); elsewhere the tests that need them are skipped and say why.

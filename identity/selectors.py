@@ -28,6 +28,17 @@ def latest_verification(*, subject_ref: str) -> VerificationRecord | None:
     return VerificationRecord.objects.filter(subject_ref=subject_ref).order_by("-created_at").first()
 
 
+def latest_verified(*, subject_ref: str) -> VerificationRecord | None:
+    """The newest record whose outcome verified the subject (an attempt or a staff decision)."""
+    return (
+        VerificationRecord.objects.filter(
+            subject_ref=subject_ref, outcome=VerificationRecord.Outcome.VERIFIED
+        )
+        .order_by("-created_at")
+        .first()
+    )
+
+
 def has_headshot_probe(*, subject_ref: str) -> bool:
     return HeadshotProbe.objects.filter(subject_ref=subject_ref).exists()
 

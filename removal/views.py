@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.decorators import ratelimit
 
 from identity import selectors as identity_selectors
+from identity.models import VerificationRecord
 from identity.uploads import UploadTooLarge, memory_only_uploads
 from removal import selectors, services
 from removal.forms import (
@@ -30,6 +31,7 @@ from removal.forms import (
     add_service_errors,
     suppression_retention_text,
 )
+from removal.identity_check import IdentityCheck, identity_check
 from removal.models import Channel, RemovalRequest, Right, Status
 from removal.receipts import RECEIPT_MAX_BYTES, category_label, receipt_verify
 from removal.services import suppression
@@ -44,7 +46,7 @@ NEXT_STEPS = {
         "We need something from you: please read our latest e-mail and reply to it."
     ),
     Status.VERIFYING: gettext_lazy("We are checking that the request comes from you."),
-    Status.VERIFIED: gettext_lazy("Your identity is confirmed. Next we search for photos of you."),
+    Status.VERIFIED: gettext_lazy("The check is done. Next we search for photos of you."),
     Status.DISCOVERING: gettext_lazy("We are searching our database for photos of you."),
     Status.AWAITING_REVIEW: gettext_lazy(
         "A member of our privacy team is reviewing what we found before anything is deleted."
@@ -170,6 +172,9 @@ def status_page(request: HttpRequest) -> HttpResponse:
         )
     elif removal_request.status == Status.RECEIVED and removal_request.email_confirmed_at:
         next_step = _("Thank you for confirming your e-mail address. We will be in touch soon.")
+    check = identity_check(request=removal_request)
+    if check is not None and check.matches == 0:
+        next_step = _("A member of our privacy team checks the search before your request is closed.")
     context = {
         "req": removal_request,
         "token": token,
@@ -177,9 +182,8 @@ def status_page(request: HttpRequest) -> HttpResponse:
         "jurisdictions": selectors.jurisdiction_names(request=removal_request),
         "deadlines": selectors.removal_request_deadlines(request=removal_request, for_subject=True),
         "next_step": next_step,
-        "status_label": _SUBJECT_STATUS_LABELS.get(
-            Status(removal_request.status), removal_request.get_status_display()
-        ),
+        "status_label": _subject_status_label(removal_request, check),
+        "check": check,
         "can_withdraw": any(m.name == "withdraw" for m in services.allowed_moves(removal_request)),
         "can_verify": can_verify,
         "last_attempt": identity_selectors.latest_verification(
@@ -192,6 +196,14 @@ def status_page(request: HttpRequest) -> HttpResponse:
         **_suppression_context(removal_request),
     }
     return render(request, "removal/status.html", context)
+
+
+def _subject_status_label(removal_request: RemovalRequest, check: IdentityCheck | None) -> str:
+    if removal_request.status == Status.VERIFIED and check is not None:
+        return check.status_label
+    return str(
+        _SUBJECT_STATUS_LABELS.get(Status(removal_request.status), removal_request.get_status_display())
+    )
 
 
 def _change_suppression(request: HttpRequest, removal_request: RemovalRequest, *, give: bool) -> None:
@@ -295,7 +307,10 @@ def verify_identity(request: HttpRequest) -> HttpResponse:
         except services.IllegalTransition:
             return redirect(status_url)
         else:
-            messages.success(request, str(_VERIFY_OUTCOME_MESSAGES[record.outcome]))
+            if record.outcome == "verified" and record.method == VerificationRecord.Method.HEADSHOT_AND_EMAIL:
+                messages.success(request, _("Thank you: your photo is checked."))
+            else:
+                messages.success(request, str(_VERIFY_OUTCOME_MESSAGES[record.outcome]))
             return redirect(status_url)
     status = 400 if request.method == "POST" else 200
     return render(

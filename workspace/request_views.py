@@ -21,7 +21,8 @@ from django.views.decorators.http import require_POST
 from identity import selectors as identity_selectors
 from removal import selectors, services, staff_actions
 from removal.forms import StaffIntakeForm, add_service_errors
-from removal.models import RemovalRequest
+from removal.identity_check import identity_check
+from removal.models import RemovalRequest, Status
 from removal.permissions import Action, NotAllowed, allowed
 from removal.queue import assignable_staff
 from removal.viewing import headshot_response, viewing_is_open, viewing_open
@@ -55,8 +56,13 @@ def request_view(request: HttpRequest, pk: Any) -> HttpResponse:
         except DataKeyShredded:
             pii = None
     ref = services.subject_ref(obj)
+    check = identity_check(request=obj)
     context = {
         "req": obj,
+        "check": check,
+        "status_label": check.status_label
+        if check is not None and obj.status == Status.VERIFIED
+        else obj.get_status_display(),
         "jurisdictions": selectors.jurisdiction_names(request=obj),
         "language": dict(settings.LANGUAGES).get(obj.language, obj.language),
         "deadlines": selectors.removal_request_deadlines(request=obj),

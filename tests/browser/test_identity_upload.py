@@ -115,10 +115,14 @@ def test_a_person_on_a_phone_sends_a_face_photo_and_is_verified(
 
     headshot.set_input_files(_file("obama.jpg", photos["obama.jpg"]))
     page.get_by_role("button", name="Send my photos").click()
-    expect(page.get_by_role("status")).to_have_text("Thank you: your identity is confirmed.")
+    # A face and a confirmed address: a photo checked, never "your identity is confirmed".
+    expect(page.get_by_role("status")).to_have_text("Thank you: your photo is checked.")
     # Verified, and (Celery is eager here) discovery already searched the empty face index: the
-    # request waits for staff to review what was found.
+    # request waits for staff to review what was found, and the page says what was checked and found.
     expect(page.locator(".status-badge")).to_have_text("Matches under review")
+    expect(page.get_by_text("What we checked: your photo shows one face")).to_be_visible()
+    expect(page.get_by_text("found none of you")).to_be_visible()
+    expect(page.get_by_text("checks the search before your request is closed")).to_be_visible()
     expect(page.get_by_role("heading", level=1)).to_contain_text(request.reference)
     expect(page.get_by_role("link", name="Send my photos")).to_have_count(0)
     assert page.url == _status_url(site, subject.status_token)

@@ -86,6 +86,25 @@ def test_headshot_and_confirmed_email_verify_an_erasure_where_no_document_is_req
     assert embedding is not None and embedding.shape == (128,)
 
 
+def _badge_and_text(client: Any, token: str) -> tuple[str, str]:
+    page = client.get(f"{reverse('removal:status')}?t={token}").content.decode()
+    badge = page.split('class="status-badge">')[1].split("<")[0]
+    return badge, " ".join(page.split())
+
+
+def test_a_headshot_and_an_email_are_never_called_an_identity_verified(
+    client: Any, subject: services.IntakeResult, photos: dict[str, bytes], face_models: Any
+) -> None:
+    _upload(client, subject.status_token, headshot=photos["obama.jpg"])
+    badge, text = _badge_and_text(client, subject.status_token)
+    assert badge == "Photo checked"
+    assert "Identity verified" not in text and "identity is confirmed" not in text
+    assert (
+        "What we checked: your photo shows one face, and you confirmed your e-mail address. We did not "
+        "check your name or an identity document" in text
+    )
+
+
 def test_verification_waits_for_a_confirmed_email(
     client: Any, make_request: Any, photos: dict[str, bytes]
 ) -> None:
@@ -116,6 +135,11 @@ def test_passport_and_headshot_of_the_same_person_verify_where_the_policy_asks_f
     assert record.document_type == "TD3" and record.check_digits_valid and record.expiry_valid
     assert len(record.document_number_hash) == 64 and "X4RT58N21" not in str(record.__dict__)
     assert RemovalRequest.objects.get(id=subject.request.id).status == Status.VERIFIED
+    badge, text = _badge_and_text(client, subject.status_token)
+    assert badge == "Identity verified"
+    assert (
+        "What we checked: your identity document (its machine-readable lines, expiry date and name)" in text
+    )
 
 
 def _passport_verification(
