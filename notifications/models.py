@@ -29,6 +29,9 @@ class Message(models.Model):
     subject_enc = models.BinaryField()
     body_text_enc = models.BinaryField()
     body_html_enc = models.BinaryField()
+    # Files sent with the message (a deletion receipt), sealed like the rest: JSON of
+    # [{"filename", "mimetype", "content"}], or null for none.
+    attachments_enc = models.BinaryField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     # Fails for good once `attempts` reaches this; a staff re-send raises it by another round.

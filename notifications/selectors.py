@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,15 @@ class MessageContent:
     subject: str
     body_text: str
     body_html: str
+    # (file name, content, MIME type) of each file sent with it.
+    attachments: tuple[Attachment, ...] = ()
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content: str
+    mimetype: str
 
 
 def message_content(*, message: Message) -> MessageContent:
@@ -25,11 +35,17 @@ def message_content(*, message: Message) -> MessageContent:
     def field(column: str) -> str:
         return sealer.open(getattr(message, column), table=MESSAGE_TABLE, column=column, row_id=message.id)
 
+    attachments = (
+        tuple(Attachment(**item) for item in json.loads(field("attachments_enc")))
+        if message.attachments_enc is not None
+        else ()
+    )
     return MessageContent(
         recipient=field("recipient_enc"),
         subject=field("subject_enc"),
         body_text=field("body_text_enc"),
         body_html=field("body_html_enc"),
+        attachments=attachments,
     )
 
 

@@ -6,9 +6,12 @@ message; this app knows nothing of what the message is about.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import random
 import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 
@@ -21,7 +24,7 @@ from django.utils import timezone, translation
 
 from config.wakeup import wake
 from notifications.models import DeliveryAttempt, Message
-from notifications.selectors import MESSAGE_TABLE, message_content
+from notifications.selectors import MESSAGE_TABLE, Attachment, message_content
 from vault.models import DataKey
 from vault.services import sealer_for
 
@@ -44,8 +47,10 @@ def message_create(
     data_key: DataKey,
     language: str = "en",
     about: str = "",
+    attachments: Sequence[Attachment] = (),
 ) -> Message:
-    """Render `<template>.subject.txt`, `.txt` and `.html` and queue the message for delivery."""
+    """Render `<template>.subject.txt`, `.txt` and `.html` and queue the message for delivery, with
+    `attachments` (text files) sealed beside it."""
     with translation.override(language):
         subject = " ".join(render_to_string(f"{template}.subject.txt", context).split())
         body_text = render_to_string(f"{template}.txt", context)
@@ -66,6 +71,11 @@ def message_create(
         ("body_html_enc", body_html),
     ):
         setattr(message, column, sealer.seal(value, table=MESSAGE_TABLE, column=column, row_id=message.id))
+    if attachments:
+        files = json.dumps([dataclasses.asdict(attachment) for attachment in attachments])
+        message.attachments_enc = sealer.seal(
+            files, table=MESSAGE_TABLE, column="attachments_enc", row_id=message.id
+        )
     message.save(force_insert=True)
     message_id = str(message.id)
     transaction.on_commit(lambda: _enqueue_delivery(message_id))
@@ -118,6 +128,8 @@ def message_deliver(*, message_id: str) -> Message.Status | None:
             headers={"Auto-Submitted": "auto-generated", "Message-ID": message_id_header(message)},
         )
         email.attach_alternative(content.body_html, "text/html")
+        for attachment in content.attachments:
+            email.attach(attachment.filename, attachment.content, attachment.mimetype)
         email.send(fail_silently=False)
     except Exception as exc:
         error = _error_summary(exc)

@@ -276,7 +276,10 @@ class ReceiptVerifyForm(AccessibleErrorsMixin, forms.Form):
     upload = forms.FileField(
         label=_("Or choose the receipt file"),
         required=False,
-        help_text=_("The .json file we sent you. It is checked and then forgotten."),
+        help_text=_(
+            "The .json file attached to our e-mail, or downloaded from your request's page. It is checked "
+            "and then forgotten."
+        ),
         widget=forms.ClearableFileInput(attrs={"accept": "application/json,.json,text/plain"}),
     )
 

@@ -368,3 +368,8 @@ def receipt_verify(document: str | bytes, *, public_keys: signing.PublicKeyRing)
             ),
         )
     return ReceiptCheck(valid=True, contents=contents)
+
+
+def receipt_filename(reference: str) -> str:
+    """The receipt's file name, in the completion e-mail and as the status page's download."""
+    return f"deletion-receipt-{reference}.json"

@@ -12,6 +12,7 @@ urlpatterns = [
     path("confirm/", views.confirm_email, name="confirm_email"),
     path("status/", views.status_page, name="status"),
     path("status/verify/", views.verify_identity, name="verify_identity"),
+    path("status/receipt/", views.status_receipt, name="status_receipt"),
     path("receipts/verify/", views.receipt_verify_page, name="receipt_verify"),
     path("receipts/public-keys.json", views.receipt_public_keys, name="receipt_public_keys"),
     path("api/v1/requests/", api.IntakeView.as_view(), name="api_intake"),

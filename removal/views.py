@@ -33,7 +33,7 @@ from removal.forms import (
 )
 from removal.identity_check import IdentityCheck, identity_check
 from removal.models import Channel, RemovalRequest, Right, Status
-from removal.receipts import RECEIPT_MAX_BYTES, category_label, receipt_verify
+from removal.receipts import RECEIPT_MAX_BYTES, category_label, receipt_filename, receipt_verify
 from removal.services import suppression
 from vault.signing import KeyConfigurationError, configured_public_keys, public_keys_to_json
 
@@ -126,6 +126,19 @@ def confirm_email(request: HttpRequest) -> HttpResponse:
     return render(
         request, "removal/email_confirmed.html", {"reference": confirmed.reference, "next_url": next_url}
     )
+
+
+@never_cache
+@require_http_methods(["GET"])
+def status_receipt(request: HttpRequest) -> HttpResponse:
+    """The request's deletion receipt as the .json file to keep, behind the same secret as the page."""
+    removal_request = selectors.removal_request_by_status_token(token=request.GET.get("t", ""))
+    receipt = selectors.removal_request_receipt(request=removal_request) if removal_request else None
+    if removal_request is None or receipt is None:
+        return render(request, "removal/link_problem.html", {"expired": False}, status=404)
+    response = HttpResponse(receipt.document, content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="{receipt_filename(removal_request.reference)}"'
+    return response
 
 
 @never_cache

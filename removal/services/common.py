@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from ledger.entries import JsonValue
 from ledger.services import event_append
+from notifications.selectors import Attachment
 from notifications.services import message_create
 from removal.models import (
     RemovalRequest,
@@ -97,7 +98,13 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def notify_subject(*, request: RemovalRequest, template: str, context: Mapping[str, object]) -> None:
+def notify_subject(
+    *,
+    request: RemovalRequest,
+    template: str,
+    context: Mapping[str, object],
+    attachments: Sequence[Attachment] = (),
+) -> None:
     pii = removal_request_pii(request=request)
     message_create(
         template=f"removal/emails/{template}",
@@ -112,4 +119,5 @@ def notify_subject(*, request: RemovalRequest, template: str, context: Mapping[s
         data_key=request.data_key,
         language=request.language,
         about=subject_ref(request),
+        attachments=attachments,
     )

@@ -29,11 +29,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from config.wakeup import wake
+from notifications.selectors import Attachment
 from notifications.services import message_create
 from removal.erasure_journal import erasure_journal_record
 from removal.models import Candidate, PurgeJob, RemovalRequest, Status
 from removal.permissions import Action, require
-from removal.receipts import deletion_receipt_issue
+from removal.receipts import deletion_receipt_issue, receipt_filename
 from removal.reminders import request_admin_url
 from removal.selectors import removal_request_receipt
 from removal.services.common import (
@@ -390,7 +391,13 @@ def _complete_if_all_done(*, request_id: uuid.UUID) -> bool:
         categories=[(job.category, job.planned) for job in jobs if job.phase == PurgeJob.Phase.PURGE],
         completed_at=now,
     )
-    notify_subject(request=request, template="completion", context=completion_context(request))
+    context = completion_context(request)
+    notify_subject(
+        request=request,
+        template="completion",
+        context=context,
+        attachments=[receipt_attachment(reference=request.reference, document=str(context["receipt"]))],
+    )
     erase_at = now + timedelta(days=settings.REQUEST_PERSONAL_DATA_RETENTION_DAYS)
     waiting = [
         job.id
@@ -458,6 +465,11 @@ def purge_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
     return len(due)
 
 
+def receipt_attachment(*, reference: str, document: str) -> Attachment:
+    """The deletion receipt as the file the subject keeps (and checks at /receipts/verify/)."""
+    return Attachment(filename=receipt_filename(reference), content=document, mimetype="application/json")
+
+
 def completion_context(request: RemovalRequest) -> dict[str, object]:
     """What the completion notice shows: the receipt, what it lists, where to check it."""
     receipt = removal_request_receipt(request=request)
@@ -466,6 +478,7 @@ def completion_context(request: RemovalRequest) -> dict[str, object]:
         "receipt": receipt.document,
         # Lazy labels: the notice is rendered in the subject's language, not the worker's.
         "categories": receipt.categories,
+        "receipt_filename": receipt_filename(request.reference),
         "verify_url": f"{settings.PUBLIC_BASE_URL}{reverse('removal:receipt_verify')}",
         "personal_data_erased_after_days": settings.REQUEST_PERSONAL_DATA_RETENTION_DAYS,
     }

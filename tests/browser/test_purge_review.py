@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -90,6 +91,7 @@ def test_the_subject_sees_the_receipt_on_a_phone_and_checks_it(
     gallery: Gallery,
     verified_request: RemovalRequest,
     django_capture_on_commit_callbacks: Any,
+    tmp_path: Path,
 ) -> None:
     token = "the-subjects-status-link-secret"
     RemovalRequest.objects.filter(id=verified_request.id).update(status_token_hash=hash_status_token(token))
@@ -104,11 +106,22 @@ def test_the_subject_sees_the_receipt_on_a_phone_and_checks_it(
     expect(page.locator(".status-badge")).to_have_text("Completed")
     expect(page.get_by_role("heading", name="Your deletion receipt")).to_be_visible()
     expect(page.get_by_text("Photos: 5")).to_be_visible()
-    document = page.get_by_label("Receipt (copy all of it)").input_value()
+    document = page.get_by_label("Or copy its text (all of it)").input_value()
     screenshot(page, "receipt-1-status-page")
+    # The file the e-mail and the check page speak of: downloaded, it is the same signed text.
+    with page.expect_download() as downloading:
+        page.get_by_role("link", name="Download the receipt (.json file)").click()
+    download = downloading.value
+    assert download.suggested_filename == f"deletion-receipt-{verified_request.reference}.json"
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    assert saved.read_text() == document
 
     page.get_by_role("link", name="Check a receipt").click()
-    page.get_by_label("Paste the receipt").fill(document)
+    page.get_by_label("Or choose the receipt file").set_input_files(str(saved))
     page.get_by_role("button", name="Check the receipt").click()
     expect(page.get_by_role("status")).to_contain_text("Valid: signed by")
     screenshot(page, "receipt-2-checked")
+    page.get_by_label("Paste the receipt").fill(document)
+    page.get_by_role("button", name="Check the receipt").click()
+    expect(page.get_by_role("status")).to_contain_text("Valid: signed by")

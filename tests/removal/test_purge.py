@@ -172,6 +172,10 @@ def test_the_completion_notice_carries_a_receipt_that_verifies(
 
     [notice] = [m for m in mailoutbox if "is complete" in m.subject]
     document = notice.body[notice.body.index('{"categories"') :].split("\n")[0]
+    # The same receipt as the file the words promise, attached.
+    filename = f"deletion-receipt-{reviewed.reference}.json"
+    assert f"attached to this e-mail ({filename})" in notice.body
+    assert notice.attachments == [(filename, document, "application/json")]
     check = receipt_verify(document, public_keys=signing.configured_public_keys())
     assert check.valid and check.contents is not None
     assert check.contents.reference == reviewed.reference
@@ -459,6 +463,15 @@ def test_the_subject_follows_the_purge_and_gets_the_receipt_on_the_status_page_a
     receipt = DeletionReceipt.objects.get(request=reviewed)
     assert "Your deletion receipt" in page and "Photos: 5" in page
     assert escape(receipt.document) in page
+    # The file to keep, behind the same secret as the page.
+    download = client.get(reverse("removal:status_receipt"), {"t": token})
+    assert download.status_code == 200 and download["Content-Type"] == "application/json"
+    assert (
+        download["Content-Disposition"]
+        == f'attachment; filename="deletion-receipt-{reviewed.reference}.json"'
+    )
+    assert download.content.decode() == receipt.document
+    assert client.get(reverse("removal:status_receipt"), {"t": "not-the-secret"}).status_code == 404
     api = client.get(reverse("removal:api_status"), HTTP_X_STATUS_TOKEN=token).json()
     assert api["status"] == "completed" and api["purge_progress"] is None
     assert api["receipt"] == receipt.document
