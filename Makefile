@@ -30,7 +30,7 @@ run: $(VENV)/.deps .env
 	$(BIN)/python manage.py bootstrap_staff
 	@echo "Form: http://localhost:$(PORT)/  Staff: http://localhost:$(PORT)/staff/  API docs: http://localhost:$(PORT)/api/docs/  (Ctrl-C stops all)"
 	PATH="$(abspath $(BIN)):$$PATH" PORT=$(PORT) PUBLIC_BASE_URL="$${PUBLIC_BASE_URL:-$(QUICK_START_URL)}" \
-		$(BIN)/honcho -f Procfile.dev start
+		$(BIN)/python scripts/dev_processes.py -f Procfile.dev start
 
 # Two processes (pytest-xdist): the worker, soak and browser tests mostly wait, so the suite takes about
 # half as long on two cores. TEST_WORKERS=0 runs it in this one process.

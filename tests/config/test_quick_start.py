@@ -3,10 +3,13 @@ start on an error; a passkey origin of http://127.0.0.1 once did exactly that)."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,3 +68,35 @@ def test_a_base_url_on_an_ip_address_is_what_failed(tmp_path: Path) -> None:
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode != 0 and "otp_webauthn.E031" in result.stderr
+
+
+def test_ctrl_c_stops_the_workers_cleanly_without_sigkill(tmp_path: Path) -> None:
+    """Ctrl-C in `make run`'s terminal: SIGINT to the whole process group. Every worker ends its warm
+    shutdown and the run ends with status 0, with no SIGKILL (honcho's five seconds were too short)."""
+    env = {
+        **_quick_start_environment(tmp_path),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
+    log = tmp_path / "run.log"
+    with log.open("wb") as out:
+        run = subprocess.Popen(
+            [sys.executable, "scripts/dev_processes.py", "-f", "Procfile.dev", "start", "worker", "mailer"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while log.read_text(errors="replace").count(" ready.") < 2:
+            assert run.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+            time.sleep(0.2)
+        os.killpg(run.pid, signal.SIGINT)
+        status = run.wait(timeout=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.pid, signal.SIGKILL)
+    output = log.read_text(errors="replace")
+    assert status == 0, output[-3000:]
+    assert "SIGKILL" not in output and output.count("Warm shutdown") == 2, output[-3000:]
