@@ -16,8 +16,10 @@ What it does, end to end, on this machine only (127.0.0.1):
    thread with its own `http.client` connection and every submission a distinct e-mail address;
 4. checks that every answer was 202, that the database holds exactly one RemovalRequest per
    submission and that the request log verifies;
-5. prints the configuration, submissions/s, latency percentiles and row counts;
-6. stops gunicorn and drops the database, also after a failure, a timeout or Ctrl-C.
+5. posts as many to a bare view (bench/bare_urls.py: same gunicorn, middleware and database; it parses
+   the JSON and inserts one row) and prints the intake's throughput as a ratio to it;
+6. prints the configuration, submissions/s, latency percentiles and row counts;
+7. stops gunicorn and drops the database, also after a failure, a timeout or Ctrl-C.
 
 Setup and load are bounded by `--timeout` seconds (a run cut short is reported as failed, with the
 figures it got); the final check, shutdown and cleanup have their own short limits. The figures are
@@ -65,6 +67,7 @@ from bench._support import (  # noqa: E402
 )
 
 INTAKE_PATH = "/api/v1/requests/"
+BARE_PATH = "/bench/bare/"
 EXPECTED_STATUS = 202
 
 
@@ -136,6 +139,8 @@ def remaining(config: Config, cap: float) -> float:
 def server_env(*, database_url: str, var_dir: Path) -> dict[str, str]:
     env = django_env(database_url=database_url, var_dir=var_dir)
     env.update({"DJANGO_ALLOWED_HOSTS": HOST, "API_INTAKE_RATE": "1000000/minute"})
+    # Production's settings plus the bare view the intake is compared with (bench/bare_urls.py).
+    env["DJANGO_SETTINGS_MODULE"] = "bench.bare_settings"
     return env
 
 
@@ -253,7 +258,9 @@ def _payload(run_id: str, label: str, index: int) -> bytes:
     ).encode()
 
 
-def run_phase(*, label: str, total: int, config: Config, port: int, run_id: str) -> Phase:
+def run_phase(
+    *, label: str, total: int, config: Config, port: int, run_id: str, path: str = INTAKE_PATH
+) -> Phase:
     phase = Phase(label=label, total=total)
     if total == 0:
         phase.complete = True
@@ -282,7 +289,7 @@ def run_phase(*, label: str, total: int, config: Config, port: int, run_id: str)
                     connects += 1
                 began = time.perf_counter()
                 try:
-                    conn.request("POST", INTAKE_PATH, body=body, headers=headers)
+                    conn.request("POST", path, body=body, headers=headers)
                     response = conn.getresponse()
                     response.read()
                 except (OSError, http.client.HTTPException) as exc:
@@ -360,7 +367,13 @@ def database_counts(*, env: dict[str, str]) -> dict[str, object]:
 
 
 def print_report(
-    *, config: Config, pg_version: str, warmup: Phase, measured: Phase, counts: dict[str, object]
+    *,
+    config: Config,
+    pg_version: str,
+    warmup: Phase,
+    measured: Phase,
+    bare: Phase,
+    counts: dict[str, object],
 ) -> list[str]:
     """Print the figures; return the failed checks (empty when all passed)."""
     failures: list[str] = []
@@ -391,6 +404,14 @@ def print_report(
             f"latency (ms)   : p50 {ms[0]:.1f}  p95 {ms[1]:.1f}  p99 {ms[2]:.1f}  "
             f"max {1000 * lat[-1]:.1f}  mean {1000 * sum(lat) / len(lat):.1f}"
         )
+    if bare.latencies and measured.latencies:
+        bare_lat = sorted(bare.latencies)
+        bare_rate = bare.done / bare.elapsed
+        print(
+            f"bare view      : {bare_rate:.1f} posts/s, p99 {1000 * percentile(bare_lat, 99):.1f} ms "
+            f"(POST {BARE_PATH}: the same middleware, parse the JSON, insert one row)"
+        )
+        print(f"intake / bare  : {measured.done / measured.elapsed / bare_rate:.2f} (same run)")
     print(
         f"database       : {counts.get('removal_requests')} removal requests "
         f"(expected {expected_rows}), {counts.get('distinct_email_indexes')} distinct e-mail indexes, "
@@ -403,6 +424,10 @@ def print_report(
         f"({counts.get('chain_checked')} events checked)"
     )
 
+    if not bare.complete or bare.statuses != Counter({str(EXPECTED_STATUS): bare.total}):
+        failures.append(
+            f"the bare view did not answer every post with {EXPECTED_STATUS}: {dict(bare.statuses)}"
+        )
     if not (warmup.complete and measured.complete):
         failures.append(f"not every request was sent ({warmup.done + measured.done} of {expected_rows})")
     bad = {k: v for k, v in (warmup.statuses + measured.statuses).items() if k != str(EXPECTED_STATUS)}
@@ -438,6 +463,8 @@ def run(config: Config) -> int:
             env = server_env(database_url=database_url, var_dir=var_dir)
             print(f"database {db_name}: migrating ...", flush=True)
             manage(["migrate", "--noinput"], env=env, timeout=remaining(config, 180))
+            create = "from bench.bare_urls import create_table; create_table()"
+            manage(["shell", "-c", create], env=env, timeout=remaining(config, 60))
             server = Gunicorn(config=config, env=env, log_path=var_dir / "gunicorn.log")
             try:
                 server.wait_healthy(config)
@@ -449,13 +476,35 @@ def run(config: Config) -> int:
                 measured = run_phase(
                     label="measured", total=config.requests, config=config, port=server.port, run_id=run_id
                 )
+                # The floor: the same number of posts to a view that parses the JSON and inserts one row.
+                run_phase(
+                    label="bare-warmup",
+                    total=config.warmup,
+                    config=config,
+                    port=server.port,
+                    run_id=run_id,
+                    path=BARE_PATH,
+                )
+                bare = run_phase(
+                    label="bare",
+                    total=config.requests,
+                    config=config,
+                    port=server.port,
+                    run_id=run_id,
+                    path=BARE_PATH,
+                )
                 if server.process.poll() is not None:
                     raise BenchError(f"gunicorn died during the run:\n{server.log_tail()}")
             finally:
                 server.stop()
             counts = database_counts(env=env)
             failures = print_report(
-                config=config, pg_version=pg_version, warmup=warmup, measured=measured, counts=counts
+                config=config,
+                pg_version=pg_version,
+                warmup=warmup,
+                measured=measured,
+                bare=bare,
+                counts=counts,
             )
             if failures:
                 print(f"gunicorn log (last lines):\n{server.log_tail()}")
