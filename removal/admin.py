@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, render
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
 from identity import selectors as identity_selectors
@@ -155,12 +156,17 @@ class RecipientNoticeInline(admin.TabularInline):
         return False
 
 
+def _when(moment: datetime) -> str:
+    """A moment as every staff page writes one: the language's date-time format, in TIME_ZONE."""
+    return date_format(timezone.localtime(moment), "DATETIME_FORMAT")
+
+
 @admin.register(RemovalRequest)
 class RemovalRequestAdmin(admin.ModelAdmin):
     list_display = (
         "reference",
         "status",
-        "right",
+        "right_name",
         "channel",
         "jurisdiction_codes",
         "received_at",
@@ -235,6 +241,11 @@ class RemovalRequestAdmin(admin.ModelAdmin):
             return queryset.filter(email_blind_index=index), False
         return super().get_search_results(request, queryset, search_term.strip().upper())
 
+    @admin.display(description="right", ordering="right")
+    def right_name(self, obj: RemovalRequest) -> str:
+        # The list's column: the right's name without the subject's explanation in brackets.
+        return str(obj.get_right_display()).split(" (")[0]
+
     @admin.display(description="jurisdictions")
     def jurisdiction_codes(self, obj: RemovalRequest) -> str:
         return ", ".join(j.code for j in obj.jurisdictions.all())
@@ -243,7 +254,7 @@ class RemovalRequestAdmin(admin.ModelAdmin):
     def response_due(self, obj: RemovalRequest) -> str:
         kind = "respond_by_extended" if obj.extended_at else "respond_by"
         due = next((d for d in selectors.removal_request_deadlines(request=obj) if d.kind == kind), None)
-        return f"{due.due:%Y-%m-%d} ({due.set_by})" if due else "-"
+        return f"{date_format(due.due, 'DATE_FORMAT')} ({due.set_by})" if due else "-"
 
     @admin.display(description="deadlines")
     def deadlines(self, obj: RemovalRequest) -> str:
@@ -251,7 +262,7 @@ class RemovalRequestAdmin(admin.ModelAdmin):
             "",
             "<div>{}: end of {} {} ({})</div>",
             (
-                (d.label, f"{d.due:%a %d %b %Y}", zone(d.due), d.set_by)
+                (d.label, date_format(d.due, "l, DATE_FORMAT"), zone(d.due), d.set_by)
                 for d in selectors.removal_request_deadlines(request=obj)
             ),
         )
@@ -280,7 +291,9 @@ class RemovalRequestAdmin(admin.ModelAdmin):
     @admin.display(description="extension")
     def extension(self, obj: RemovalRequest) -> str:
         if obj.extended_at:
-            return f"taken {obj.extended_at:%Y-%m-%d}: {obj.get_extension_reason_display()}"
+            return (
+                f"taken {date_format(obj.extended_at, 'DATE_FORMAT')}: {obj.get_extension_reason_display()}"
+            )
         return "available" if obj.respond_by_extended else "not allowed under these laws"
 
     @admin.display(description="identity checks")
@@ -294,7 +307,7 @@ class RemovalRequestAdmin(admin.ModelAdmin):
             "document {} {} · {}</div>",
             (
                 (
-                    f"{r.created_at:%Y-%m-%d %H:%M}",
+                    _when(r.created_at),
                     r.get_method_display(),
                     r.outcome,
                     "-" if r.face_distance is None else f"{r.face_distance:.3f}",
@@ -387,7 +400,7 @@ class RemovalRequestAdmin(admin.ModelAdmin):
             (
                 (
                     f"#{row.leaf_index}" if row.leaf_index is not None else "(waiting)",
-                    content.occurred_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    _when(content.occurred_at),
                     content.action,
                     content.actor,
                 )
@@ -652,7 +665,7 @@ class DownstreamRecipientAdmin(admin.ModelAdmin):
     @admin.display(description="secret")
     def secret_status(self, obj: DownstreamRecipient) -> str:
         if obj.secret_set_at:
-            return f"set {obj.secret_set_at:%Y-%m-%d %H:%M}"
+            return f"set {_when(obj.secret_set_at)}"
         return "not set"
 
     def save_model(

@@ -3,6 +3,7 @@ works it; a lead extends a selection in one go; an auditor reads without changin
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -106,3 +107,31 @@ def test_an_auditor_reads_a_request_and_its_data_only_with_a_reason(
     screenshot(page, "workspace-5-auditor")
     viewed = AuditEvent.objects.get(action="request.personal_data_viewed")
     assert viewed.actor == f"staff:{auditor.pk}" and '"reason":"audit"' in viewed.payload
+
+
+def test_the_staff_lists_fit_a_1440_px_screen(
+    desktop_page: Page, site: str, staff: Any, make_request: Any
+) -> None:
+    """The request lists staff work from, the workspace queue and the admin's, scroll no page sideways
+    at 1440 px with requests under every jurisdiction (the longest cells) (issue 14, item 12)."""
+    lead = staff("lena", PRIVACY_LEAD)
+    lead.is_superuser = True
+    lead.save()
+    for number in range(3):
+        make_request(
+            email=f"fit-{number}@example.org",
+            jurisdictions=["EU", "GB", "US-CA", "US-VA", "US-CO", "US-CT", "BR", "CA", "CA-QC", "AU"][
+                number:
+            ],
+        )
+    page = desktop_page
+    page.set_viewport_size({"width": 1440, "height": 900})
+    staff_sign_in(page, site, lead, PASSWORD, next_path="/staff/queue/?view=all")
+    for path in ("/staff/queue/?view=all", "/staff-admin/removal/removalrequest/"):
+        page.goto(f"{site}{path}")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        screenshot(page, f"staff-list-1440{path.replace('/', '-').split('?')[0]}")
+        assert width <= 1440, f"{path} is {width}px wide at 1440 px"
+        # One date format on every staff page: the language's, never ISO beside it (issue 14, item 5).
+        table = page.inner_text("body")
+        assert not re.search(r"\b\d{4}-\d{2}-\d{2}\b", table), table
