@@ -17,6 +17,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
+from config.problems import MEDIA_TYPE, problem_body
+
 logger = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 30
 _TIMED_OUT = (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled)
@@ -44,11 +46,7 @@ class DatabaseBusyMiddleware:
         message = _("The service is busy and nothing was saved. Please try again in a minute.")
         response: HttpResponse
         if request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", ""):
-            response = JsonResponse(
-                {"type": "about:blank", "title": "Service busy", "status": 503, "detail": message},
-                status=503,
-                content_type="application/problem+json",
-            )
+            response = JsonResponse(problem_body(503, message), status=503, content_type=MEDIA_TYPE)
         else:
             response = render(request, "busy.html", {"message": message}, status=503)
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)

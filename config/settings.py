@@ -324,7 +324,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["removal.api_permissions.StaffMayView"],
     # The API speaks JSON (the identity upload view takes multipart itself); anything else is 415.
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "rest_framework.views.exception_handler",
+    # Every error as RFC 9457 problem details (config/problems.py, docs/api.md "Errors").
+    "EXCEPTION_HANDLER": "config.problems.exception_handler",
 }
 # Per client (config.client_ip), like every other limit: removal.throttles.IntakeRateThrottle.
 API_INTAKE_RATE = env.str("API_INTAKE_RATE", default="30/minute")

@@ -32,6 +32,7 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
+from config.problems import MEDIA_TYPE, problem_body
 from identity.images import DEFAULT_MAX_BYTES
 
 DEFAULT_MAX_FILE_BYTES: Final = DEFAULT_MAX_BYTES
@@ -185,9 +186,11 @@ def install_memory_only_handlers(
 
 
 def upload_rejected_response(request: HttpRequest, exc: UploadTooLarge) -> HttpResponse:
-    """A 413 that says what the limit is; JSON for API clients, plain text otherwise."""
-    if request.accepts("application/json") and not request.accepts("text/html"):
-        return JsonResponse({"code": exc.code, "detail": exc.message}, status=exc.status_code)
+    """A 413 that says what the limit is; problem details for API clients, plain text otherwise."""
+    api_client = request.accepts("application/json") and not request.accepts("text/html")
+    if request.path.startswith("/api/") or api_client:
+        body = {**problem_body(exc.status_code, exc.message), "code": exc.code}
+        return JsonResponse(body, status=exc.status_code, content_type=MEDIA_TYPE)
     return HttpResponse(exc.message, status=exc.status_code, content_type="text/plain; charset=utf-8")
 
 

@@ -20,6 +20,7 @@ from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET
 from django_ratelimit.decorators import ratelimit
 
+from config.problems import MEDIA_TYPE, problem_body
 from ledger import regulators, selectors
 from ledger.exports import ExportError, export_period
 from vault.signing import KeyConfigurationError, configured_public_keys, public_keys_to_json
@@ -36,7 +37,7 @@ def _b64(value: bytes) -> str:
 
 
 def _error(status: int, detail: str) -> JsonResponse:
-    response = JsonResponse({"detail": detail}, status=status)
+    response = JsonResponse(problem_body(status, detail), status=status, content_type=MEDIA_TYPE)
     response["Cache-Control"] = "no-store"
     return response
 

@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.problems import invalid, problem
 from removal import selectors, services
 from removal.api_permissions import StaffMayView
 from removal.models import (
@@ -175,7 +176,7 @@ class TransitionSerializer(serializers.Serializer):
 
 
 def _invalid(exc: services.InvalidRequest) -> Response:
-    return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+    return invalid(exc.errors)
 
 
 class IntakeView(APIView):
@@ -278,7 +279,7 @@ class SubjectStatusView(APIView):
     def get(self, request: Request) -> Response:
         removal_request = _request_for_token(request)
         if removal_request is None:
-            return Response({"detail": "Unknown or outdated status token."}, status=status.HTTP_404_NOT_FOUND)
+            return problem(status.HTTP_404_NOT_FOUND, "Unknown or outdated status token.")
         return Response(SubjectStatusSerializer(_subject_status(removal_request)).data)
 
 
@@ -294,13 +295,11 @@ class SubjectWithdrawView(APIView):
     def post(self, request: Request) -> Response:
         removal_request = _request_for_token(request)
         if removal_request is None:
-            return Response({"detail": "Unknown or outdated status token."}, status=status.HTTP_404_NOT_FOUND)
+            return problem(status.HTTP_404_NOT_FOUND, "Unknown or outdated status token.")
         try:
             services.removal_request_withdraw(request=removal_request, actor=services.SUBJECT)
         except services.IllegalTransition:
-            return Response(
-                {"detail": "This request can no longer be withdrawn."}, status=status.HTTP_409_CONFLICT
-            )
+            return problem(status.HTTP_409_CONFLICT, "This request can no longer be withdrawn.")
         return Response(SubjectStatusSerializer(_subject_status(removal_request)).data)
 
 
@@ -371,7 +370,7 @@ class StaffTransitionView(APIView):
         except services.InvalidRequest as exc:
             return _invalid(exc)
         except services.IllegalTransition as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+            return problem(status.HTTP_409_CONFLICT, str(exc))
         return Response(StaffRequestSerializer(removal_request).data)
 
 
@@ -394,7 +393,7 @@ def _staff_call(
     except services.InvalidRequest as exc:
         return _invalid(exc)
     except services.IllegalTransition as exc:
-        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return problem(status.HTTP_409_CONFLICT, str(exc))
     return Response(StaffRequestSerializer(removal_request).data)
 
 
@@ -520,7 +519,7 @@ class StaffCandidatesView(APIView):
         except services.InvalidRequest as exc:
             return _invalid(exc)
         except services.IllegalTransition as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+            return problem(status.HTTP_409_CONFLICT, str(exc))
         return self.get(request, pk)
 
 
@@ -576,12 +575,10 @@ class SubjectIdentityView(APIView):
     )
     def post(self, request: Request) -> Response:
         if getattr(request, "limited", False):
-            return Response(
-                {"detail": "Too many attempts. Try again later."}, status=status.HTTP_429_TOO_MANY_REQUESTS
-            )
+            return problem(status.HTTP_429_TOO_MANY_REQUESTS, "Too many attempts. Try again later.")
         removal_request = _request_for_token(request)
         if removal_request is None:
-            return Response({"detail": "Unknown or outdated status token."}, status=status.HTTP_404_NOT_FOUND)
+            return problem(status.HTTP_404_NOT_FOUND, "Unknown or outdated status token.")
         serializer = IdentityUploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         document = serializer.validated_data.get("document")
@@ -595,10 +592,7 @@ class SubjectIdentityView(APIView):
         except services.InvalidRequest as exc:
             return _invalid(exc)
         except services.IllegalTransition:
-            return Response(
-                {"detail": "This request is not waiting for proof of identity."},
-                status=status.HTTP_409_CONFLICT,
-            )
+            return problem(status.HTTP_409_CONFLICT, "This request is not waiting for proof of identity.")
         removal_request.refresh_from_db()
         return Response(
             VerificationOutcomeSerializer(

@@ -8,32 +8,49 @@ from __future__ import annotations
 
 from typing import Any
 
-_DETAIL = {
+from config.problems import MEDIA_TYPE
+
+_PROBLEM = {
     "type": "object",
-    "properties": {"detail": {"type": "string"}},
-    "required": ["detail"],
+    "description": "RFC 9457 problem details (docs/api.md, Errors).",
+    "properties": {
+        "type": {"type": "string", "description": "`about:blank`: the status says what kind of problem"},
+        "title": {"type": "string", "description": "The status's phrase"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string", "description": "What went wrong, for a person"},
+        "errors": {
+            "type": "object",
+            "description": "Per field (nested fields joined with dots), its messages",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "required": ["type", "title", "status", "detail"],
+    "example": {
+        "type": "about:blank",
+        "title": "Bad Request",
+        "status": 400,
+        "detail": "Some fields are not valid: see errors.",
+        "errors": {"email": ["Enter a valid email address."]},
+    },
 }
 _ANSWERS = {
-    "400": "The request is malformed: the reason is in `detail` (or per field).",
+    "400": "The request is malformed: `detail` says why, `errors` names the fields.",
     "403": "Not signed in as staff with a second factor, or the role does not allow this.",
     "404": "No such request, or an unknown or outdated status token.",
     "429": "Too many requests from this address; `Retry-After` says when to try again.",
     "503": "The database was too busy to answer in time; nothing was saved. Try again (`Retry-After`).",
 }
+_PROBLEM_CONTENT = {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
 
 def _answer(code: str) -> dict[str, Any]:
-    # The busy answer is problem details (config/busy.py); the others DRF's {"detail": ...}.
-    media = "application/problem+json" if code == "503" else "application/json"
-    # A 400 names the reason in `detail` or per field ({"status": ["..."]}).
-    schema = {"type": "object"} if code == "400" else {"$ref": "#/components/schemas/Detail"}
-    return {"description": _ANSWERS[code], "content": {media: {"schema": schema}}}
+    return {"description": _ANSWERS[code], "content": _PROBLEM_CONTENT}
 
 
 def document_common_answers(
     result: dict[str, Any], generator: Any, request: Any, public: bool
 ) -> dict[str, Any]:
-    result.setdefault("components", {}).setdefault("schemas", {})["Detail"] = _DETAIL
+    result.setdefault("components", {}).setdefault("schemas", {})["Problem"] = _PROBLEM
     for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
@@ -51,4 +68,8 @@ def document_common_answers(
                 codes |= {"429"}
             for code in sorted(codes):
                 responses.setdefault(code, _answer(code))
+            # Every error an operation declares is problem details, whatever its view declared.
+            for code, response in responses.items():
+                if int(code) >= 400:
+                    response["content"] = _PROBLEM_CONTENT
     return result

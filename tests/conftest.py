@@ -223,3 +223,12 @@ def mail_links(mailoutbox: list[Any]) -> Any:
         return [m for message in mailoutbox for m in re.findall(pattern, message.body)]
 
     return links
+
+
+def error_fields(response: Any) -> set[str]:
+    """The fields a 400 names, from its problem details (config/problems.py): top-level names only
+    ("jurisdictions.0" counts as "jurisdictions"). Fails unless the body is problem details."""
+    assert response["Content-Type"] == "application/problem+json", response["Content-Type"]
+    body = response.json()
+    assert {"type", "title", "status", "detail"} <= set(body) and body["status"] == response.status_code
+    return {name.split(".")[0] for name in body.get("errors", {})}

@@ -21,7 +21,7 @@ from ledger.entries import leaf_content
 from ledger.models import AuditEvent
 from removal import services
 from removal.models import RemovalRequest, Status
-from tests.conftest import open_personal_data
+from tests.conftest import error_fields, open_personal_data
 from tests.identity.test_images import GPS_IFD, png_declaring
 from tests.support.disk_writes import Write, files_written, programs_started, watching
 
@@ -366,11 +366,12 @@ def test_the_api_takes_the_same_photos_with_the_same_limits(
     token = {"X-Status-Token": subject.status_token}
     assert api.post(url, {}, headers={"X-Status-Token": "wrong"}).status_code == 404
     bad = api.post(url, {"headshot": SimpleUploadedFile("h.jpg", b"plain text", "image/jpeg")}, headers=token)
-    assert bad.status_code == 400 and "headshot" in bad.json()
+    assert bad.status_code == 400 and "headshot" in error_fields(bad)
     _nothing_stored(subject.request)
     big = b"\xff\xd8\xff" + b"\x00" * (settings.IDENTITY_UPLOAD_MAX_BYTES + 1)
     too_big = api.post(url, {"headshot": SimpleUploadedFile("h.jpg", big, "image/jpeg")}, headers=token)
-    assert too_big.status_code == 413
+    assert too_big.status_code == 413 and too_big["Content-Type"] == "application/problem+json"
+    assert too_big.json()["code"] == "file_too_large" and too_big.json()["status"] == 413
     ok = api.post(
         url, {"headshot": SimpleUploadedFile("h.jpg", photos["obama.jpg"], "image/jpeg")}, headers=token
     )
