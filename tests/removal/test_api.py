@@ -7,6 +7,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from ledger.models import AuditEvent
+from removal import services
 from removal.models import Candidate, RemovalRequest, Status
 from removal.services.discovery import removal_request_discover
 from tests.conftest import SUBJECT_EMAIL, SUBJECT_NAME, error_fields, sign_in
@@ -266,3 +267,32 @@ def test_the_subject_api_lists_the_deadlines_the_status_page_shows_not_ours(
     kinds = [d["kind"] for d in data["deadlines"]]
     assert "respond_by" in kinds and "acknowledge_by" not in kinds
     assert result.request.acknowledge_by is not None  # staff still see and meet it
+
+
+def _problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status and response["Content-Type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["type"] == "about:blank" and body["status"] == status and body["title"] and body["detail"]
+    return body
+
+
+def test_every_kind_of_error_is_problem_details(api: APIClient, make_request: Any) -> None:
+    """One shape for every error (docs/api.md, Errors): 400 with its fields, 403, 404 from a view and
+    from an unknown address, 405, 409, 415 and 429, each with a sentence in `detail`."""
+    bad = _problem(
+        api.post(reverse("removal:api_intake"), {**BODY, "jurisdictions": ["MARS"]}, format="json"), 400
+    )
+    assert set(bad["errors"]) == {"jurisdictions.0"} and bad["errors"]["jurisdictions.0"]
+    assert "errors" not in _problem(api.get(reverse("removal:api_staff_requests")), 403)
+    assert _problem(api.get(reverse("removal:api_status"), HTTP_X_STATUS_TOKEN="wrong"), 404)["detail"] == (
+        "Unknown or outdated status token."
+    )
+    _problem(api.get("/api/v1/no-such-thing/"), 404)
+    _problem(api.get(reverse("removal:api_intake")), 405)
+    _problem(
+        api.post(reverse("removal:api_intake"), "name=x", content_type="application/x-www-form-urlencoded"),
+        415,
+    )
+    result = make_request()
+    services.removal_request_withdraw(request=result.request, actor=services.SUBJECT)
+    _problem(api.post(reverse("removal:api_withdraw"), HTTP_X_STATUS_TOKEN=result.status_token), 409)
