@@ -8,7 +8,13 @@ from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.utils.translation import get_language, gettext
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
@@ -187,6 +193,28 @@ class IntakeView(APIView):
     throttle_classes = [IntakeRateThrottle]
 
     @extend_schema(
+        summary="Submit a removal request",
+        examples=[
+            OpenApiExample(
+                "An erasure under the GDPR and the CCPA",
+                value={
+                    "name": "Zoë Quintero",
+                    "email": "zoe@example.org",
+                    "right": "erasure",
+                    "jurisdictions": ["EU", "US-CA"],
+                    "language": "fr",
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Accepted (the same answer for a new request and a duplicate)",
+                value={
+                    "detail": "Request received. We sent the reference and a private status link by e-mail."
+                },
+                response_only=True,
+                status_codes=["202"],
+            ),
+        ],
         request=IntakeSerializer,
         responses={
             202: inline_serializer("IntakeAccepted", {"detail": serializers.CharField()}),
@@ -274,7 +302,36 @@ class SubjectStatusView(APIView):
     authentication_classes: list[type] = []
 
     @extend_schema(
-        parameters=[_TOKEN_PARAM], responses={200: SubjectStatusSerializer, 404: OpenApiTypes.OBJECT}
+        summary="Follow your request",
+        examples=[
+            OpenApiExample(
+                "Waiting for the subject's photo",
+                value={
+                    "reference": "RR-7KQ2-M9XD",
+                    "status": "received",
+                    "right": "erasure",
+                    "received_at": "2026-12-07T10:00:00Z",
+                    "email_masked": "z••e@e••••.org",
+                    "email_confirmed": True,
+                    "jurisdictions": ["EU"],
+                    "deadlines": [
+                        {
+                            "kind": "respond_by",
+                            "label": "Response due",
+                            "due": "2027-01-07T22:59:59Z",
+                            "set_by": "EU",
+                        }
+                    ],
+                    "purge_progress": None,
+                    "receipt": None,
+                    "suppression_consent": False,
+                    "suppression_kept_until": None,
+                },
+                response_only=True,
+            )
+        ],
+        parameters=[_TOKEN_PARAM],
+        responses={200: SubjectStatusSerializer, 404: OpenApiTypes.OBJECT},
     )
     def get(self, request: Request) -> Response:
         removal_request = _request_for_token(request)
@@ -288,6 +345,7 @@ class SubjectWithdrawView(APIView):
     authentication_classes: list[type] = []
 
     @extend_schema(
+        summary="Withdraw your request",
         request=None,
         parameters=[_TOKEN_PARAM],
         responses={200: SubjectStatusSerializer, 404: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
@@ -310,11 +368,12 @@ class StaffRequestList(generics.ListAPIView):
     serializer_class = StaffRequestSerializer
 
     @extend_schema(
+        summary="List requests (staff)",
         parameters=[
             OpenApiParameter("status", OpenApiTypes.STR, enum=Status.values),
             OpenApiParameter("right", OpenApiTypes.STR, enum=Right.values),
             OpenApiParameter("jurisdiction", OpenApiTypes.STR, enum=[c for c, _ in JURISDICTION_CHOICES]),
-        ]
+        ],
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
@@ -339,6 +398,7 @@ class StaffRequestList(generics.ListAPIView):
         return queryset
 
 
+@extend_schema_view(get=extend_schema(summary="Show one request (staff)"))
 class StaffRequestDetail(generics.RetrieveAPIView):
     permission_classes = [StaffMayView]
     serializer_class = StaffRequestSerializer
@@ -351,6 +411,15 @@ class StaffTransitionView(APIView):
     permission_classes = [StaffMayView]
 
     @extend_schema(
+        summary="Move a request to its next status (staff)",
+        examples=[
+            OpenApiExample("Start verification", value={"move": "start_verification"}, request_only=True),
+            OpenApiExample(
+                "Deny, with its legal basis",
+                value={"move": "deny", "basis": "identity_not_verified", "note": "Two failed attempts."},
+                request_only=True,
+            ),
+        ],
         request=TransitionSerializer,
         responses={200: StaffRequestSerializer, 400: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
     )
@@ -403,6 +472,8 @@ class StaffExtensionView(APIView):
     permission_classes = [StaffMayView]
 
     @extend_schema(
+        summary="Extend the response deadline (staff)",
+        examples=[OpenApiExample("A complex request", value={"reason": "complexity"}, request_only=True)],
         request=ExtensionSerializer,
         responses={200: StaffRequestSerializer, 400: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
     )
@@ -421,6 +492,14 @@ class StaffIdentityReceivedView(APIView):
     permission_classes = [StaffMayView]
 
     @extend_schema(
+        summary="Record identity information received (staff)",
+        examples=[
+            OpenApiExample(
+                "Received by post on a given day",
+                value={"received_at": "2026-12-07T09:30:00Z"},
+                request_only=True,
+            )
+        ],
         request=IdentityReceivedSerializer,
         responses={200: StaffRequestSerializer, 400: OpenApiTypes.OBJECT},
     )
@@ -495,13 +574,23 @@ class StaffCandidatesView(APIView):
 
     permission_classes = [StaffMayView]
 
-    @extend_schema(responses={200: CandidateSerializer(many=True)})
+    @extend_schema(
+        summary="List discovery's candidate photos (staff)", responses={200: CandidateSerializer(many=True)}
+    )
     def get(self, request: Request, pk: str) -> Response:
         removal_request = generics.get_object_or_404(RemovalRequest, pk=pk)
         candidates = Candidate.objects.filter(request=removal_request).select_related("face")
         return Response(CandidateSerializer(candidates, many=True).data)
 
     @extend_schema(
+        summary="Decide candidate photos (staff)",
+        examples=[
+            OpenApiExample(
+                "Two confirmed, one rejected",
+                value={"decisions": {"101": "confirmed", "102": "confirmed", "103": "rejected"}},
+                request_only=True,
+            )
+        ],
         request=CandidateDecisionsSerializer,
         responses={200: CandidateSerializer(many=True), 400: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
     )
@@ -523,6 +612,7 @@ class StaffCandidatesView(APIView):
         return self.get(request, pk)
 
 
+@extend_schema_view(get=extend_schema(summary="List a request's purge jobs and their progress (staff)"))
 class StaffPurgeJobsView(generics.ListAPIView):
     """A request's purge jobs and their progress (items planned, done, failed)."""
 
@@ -562,6 +652,7 @@ class SubjectIdentityView(APIView):
     parser_classes = [MultiPartParser]
 
     @extend_schema(
+        summary="Send your photos to prove who you are",
         parameters=[_TOKEN_PARAM],
         request={"multipart/form-data": IdentityUploadSerializer},
         responses={

@@ -296,3 +296,20 @@ def test_every_kind_of_error_is_problem_details(api: APIClient, make_request: An
     result = make_request()
     services.removal_request_withdraw(request=result.request, actor=services.SUBJECT)
     _problem(api.post(reverse("removal:api_withdraw"), HTTP_X_STATUS_TOKEN=result.status_token), 409)
+
+
+def test_every_operation_has_a_summary_and_every_json_body_an_example() -> None:
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    operations = [(method, path, op) for path, ops in schema["paths"].items() for method, op in ops.items()]
+    assert len(operations) >= 12
+    assert [f"{m} {p}" for m, p, op in operations if not op.get("summary")] == []
+    bodies = {
+        f"{method} {path}": op["requestBody"]["content"]["application/json"]
+        for method, path, op in operations
+        if "application/json" in op.get("requestBody", {}).get("content", {})
+    }
+    assert bodies and [name for name, body in bodies.items() if not body.get("examples")] == []
+    # The error answers share one example: problem details.
+    assert schema["components"]["schemas"]["Problem"]["example"]["type"] == "about:blank"
