@@ -33,3 +33,13 @@ def test_the_status_page_shows_brazils_deadline_with_its_offset(client: Any, mak
     result = make_request(jurisdictions=["BR"])
     page = client.get(f"{reverse('removal:status')}?t={result.status_token}").content.decode()
     assert "(UTC-03:00)" in page and "(-03)" not in page
+
+
+def test_the_staff_request_page_shows_the_same_zone(client: Any, make_request: Any, make_staff: Any) -> None:
+    from removal.roles import REVIEWER
+    from tests.conftest import sign_in
+
+    result = make_request(jurisdictions=["BR"])
+    sign_in(client, make_staff(REVIEWER, "rita"))
+    page = client.get(reverse("workspace:request", args=[result.request.id])).content.decode()
+    assert "(UTC-03:00), set by" in page and "(-03)" not in page
