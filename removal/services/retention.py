@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import transaction
@@ -55,6 +56,7 @@ from removal.services.suppression import suppression_entries_expire
 from vault.services import data_key_create, data_key_shred
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class RetentionFailed(RuntimeError):
@@ -91,39 +93,39 @@ def retention_sweep(*, now: datetime | None = None, limit: int = 500) -> SweepRe
     """Run every part (module docstring); raise RetentionFailed, after mailing staff, if any failed."""
     now = now or timezone.now()
     result = SweepResult()
-    try:
-        result.records = request_records_minimise(now=now, limit=limit)
-    except Exception:
-        logger.exception("retention: the request records could not be read")
-        result.failed.append("request records: the sweep could not start")
-    if result.records.failed:
-        names = ", ".join(result.records.failed)
-        result.failed.append(f"{len(result.records.failed)} record(s) past retention not minimised: {names}")
-    try:
-        shredded = personal_data_overdue_shred(now=now)
+    records = _part(result, "request records", lambda: request_records_minimise(now=now, limit=limit))
+    if records is not None:
+        result.records = records
+        if records.failed:
+            names = ", ".join(records.failed)
+            result.failed.append(f"{len(records.failed)} record(s) past retention not minimised: {names}")
+    shredded = _part(result, "personal data", lambda: personal_data_overdue_shred(now=now, limit=limit))
+    if shredded is not None:
         result.personal_data_shredded = len(shredded.minimised)
         if shredded.failed:
-            names = ", ".join(shredded.failed)
-            result.failed.append(f"personal data past retention not shredded: {names}")
-    except Exception:
-        logger.exception("retention: the completed requests could not be read")
-        result.failed.append("personal data: not swept")
-    parts: list[tuple[str, Callable[[], int], str]] = [
-        ("verification artefacts", lambda: verification_artefacts_remove(now=now), "artefacts_removed"),
-        ("suppression templates", lambda: suppression_entries_expire(now=now), "suppression_expired"),
-        ("erasure journal", lambda: erasure_journal_prune(now=now), "journal_pruned"),
-    ]
-    for name, run, counter in parts:
-        try:
-            setattr(result, counter, run())
-        except Exception:
-            # The class only, in the log with its traceback: a message may quote a path or a key.
-            logger.exception("retention: the %s could not be swept", name)
-            result.failed.append(f"{name}: not swept")
+            result.failed.append(f"personal data past retention not shredded: {', '.join(shredded.failed)}")
+    result.artefacts_removed = (
+        _part(result, "verification artefacts", lambda: verification_artefacts_remove(now=now)) or 0
+    )
+    result.suppression_expired = (
+        _part(result, "suppression templates", lambda: suppression_entries_expire(now=now)) or 0
+    )
+    result.journal_pruned = _part(result, "erasure journal", lambda: erasure_journal_prune(now=now)) or 0
     if result.failed:
         _alert_staff(result, now=now)
         raise RetentionFailed("retention sweep incomplete: " + "; ".join(result.failed))
     return result
+
+
+def _part(result: SweepResult, name: str, run: Callable[[], T]) -> T | None:
+    """One part of the sweep; a failure is logged (the class and traceback: a message may quote a
+    path or a key) and named in `result.failed`, and the sweep goes on."""
+    try:
+        return run()
+    except Exception:
+        logger.exception("retention: the %s could not be swept", name)
+        result.failed.append(f"{name}: not swept")
+        return None
 
 
 def months_before(moment: datetime, months: int) -> datetime:
@@ -155,7 +157,7 @@ def request_records_minimise(*, now: datetime | None = None, limit: int = 500) -
     return result
 
 
-def personal_data_overdue_shred(*, now: datetime | None = None) -> MinimiseResult:
+def personal_data_overdue_shred(*, now: datetime | None = None, limit: int = 500) -> MinimiseResult:
     """Completed requests whose personal data outlived REQUEST_PERSONAL_DATA_RETENTION_DAYS by more
     than a day: their after-completion purge job failed or never ran. Shred it now, unless a message
     about the request is still unsent (then the reference is in `failed`)."""
@@ -165,7 +167,7 @@ def personal_data_overdue_shred(*, now: datetime | None = None) -> MinimiseResul
         status=Status.COMPLETED, status_changed_at__lt=overdue, data_key__shredded_at__isnull=True
     ).select_related("data_key")
     result = MinimiseResult()
-    for request in due.order_by("status_changed_at")[:500]:
+    for request in due.order_by("status_changed_at")[:limit]:
         try:
             if messages_unsent(about=subject_ref(request)):
                 raise RuntimeError("messages about the request are still in the outbox")
