@@ -67,7 +67,7 @@ def identity_check(*, request: RemovalRequest) -> IdentityCheck | None:
             "the name or an identity document (this request's policy asks for none)."
         )
     elif record.method == Method.DOCUMENT_AND_HEADSHOT:
-        status_label = str(Status.VERIFIED.label)
+        status_label = _("Identity verified")
         for_subject = _(
             "What we checked: your identity document (its machine-readable lines, expiry date and "
             "name) and that your photo shows the person on it."
@@ -77,7 +77,7 @@ def identity_check(*, request: RemovalRequest) -> IdentityCheck | None:
             "and the headshot against its portrait."
         )
     else:
-        status_label = str(Status.VERIFIED.label)
+        status_label = _("Identity verified")
         for_subject = _("A member of our privacy team checked your photos.")
         for_staff = _("Decided by a member of the privacy team on review of the checks.")
     return IdentityCheck(

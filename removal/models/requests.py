@@ -29,7 +29,9 @@ class Status(models.TextChoices):
     RECEIVED = "received", _("Received")
     AWAITING_SUBJECT = "awaiting_subject", _("Waiting for the subject")
     VERIFYING = "verifying", _("Verifying identity")
-    VERIFIED = "verified", _("Identity verified")
+    # "Checked", not "identity verified": a headshot and a confirmed address check no identity
+    # (removal/identity_check.py names the method where a request is shown on its own).
+    VERIFIED = "verified", _("Checked")
     DISCOVERING = "discovering", _("Searching for photos")
     AWAITING_REVIEW = "awaiting_review", _("Matches under review")
     PURGING = "purging", _("Deleting")

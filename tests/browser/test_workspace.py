@@ -126,8 +126,8 @@ def test_the_staff_lists_fit_a_1440_px_screen(
         )
     page = desktop_page
     page.set_viewport_size({"width": 1440, "height": 900})
-    staff_sign_in(page, site, lead, PASSWORD, next_path="/staff/queue/?view=all")
-    for path in ("/staff/queue/?view=all", "/staff-admin/removal/removalrequest/"):
+    staff_sign_in(page, site, lead, PASSWORD, next_path="/staff/queue/?view=open")
+    for path in ("/staff/queue/?view=open", "/staff-admin/removal/removalrequest/"):
         page.goto(f"{site}{path}")
         width = page.evaluate("document.documentElement.scrollWidth")
         screenshot(page, f"staff-list-1440{path.replace('/', '-').split('?')[0]}")

@@ -78,3 +78,14 @@ def test_while_verified_the_status_is_named_for_the_method(verified_request: Rem
     RemovalRequest.objects.filter(id=verified_request.id).update(status=Status.RECEIVED)
     verified_request.refresh_from_db()
     assert identity_check(request=verified_request) is None
+
+
+def test_lists_never_say_identity_verified_for_a_photo(
+    client: Any, verified_request: RemovalRequest, make_staff: Any
+) -> None:
+    _checked_by(verified_request, VerificationRecord.Method.HEADSHOT_AND_EMAIL)
+    staff = sign_in(client, make_staff(REVIEWER, "rita"))
+    queue = staff.get(reverse("workspace:queue"), {"view": "open"}).content.decode()
+    assert verified_request.reference in queue and "Identity verified" not in queue and "Checked" in queue
+    page = staff.get(reverse("workspace:request", args=[verified_request.id])).content.decode()
+    assert '<span class="status-badge">Photo checked</span>' in page
