@@ -79,7 +79,8 @@ KILL_EVERY = min(60.0, SOAK_SECONDS / 4)
 REDIS_RESTART_AT = SOAK_SECONDS * 0.45
 SMTP_DOWN_AT = SOAK_SECONDS * 0.5
 SMTP_DOWN_FOR = min(120.0, SOAK_SECONDS / 4)
-DRAIN_SECONDS = 240.0
+# The work queued during the traffic drains in about a tenth of its length here; a generous bound.
+DRAIN_SECONDS = max(240.0, SOAK_SECONDS * 0.75)
 UPLOAD_EVERY = 4
 CLONES_PER_UPLOAD = 2
 # Fast sweeps and short leases, so a killed worker's work is taken over within seconds.
@@ -362,6 +363,11 @@ def test_mixed_traffic_through_worker_kills_a_lost_broker_and_an_smtp_outage_los
     seen = Counter(str(message["Message-ID"]) for message in smtp.inbox.messages())
     expected_ids = {message_id_header(Message(id=message_id)) for message_id, _ in outbox}
     undelivered = [message_id for message_id, status in outbox if status != Message.Status.SENT]
+    # What the undelivered ones are waiting for, if any: their status and how many attempts they had.
+    waiting = Counter(
+        f"{status} after {attempts} attempt(s)"
+        for status, attempts in Message.objects.filter(id__in=undelivered).values_list("status", "attempts")
+    )
     missing = expected_ids - set(seen)
     strangers = set(seen) - expected_ids
     repeats = sum(count - 1 for count in seen.values())
@@ -380,7 +386,7 @@ def test_mixed_traffic_through_worker_kills_a_lost_broker_and_an_smtp_outage_los
         f"photos left {photos_left}, files left {len(files_left)}\n"
         f"  e-mails: {len(outbox)} in the outbox, delivered {len(outbox) - len(undelivered)}, "
         f"missing at the SMTP server {len(missing)}, copies sent again {repeats} (same Message-ID), "
-        f"unknown {len(strangers)}\n"
+        f"unknown {len(strangers)}; not sent: {dict(waiting) or 0}\n"
         f"  audit log: {report.entries} entries, {report.checkpoints} checkpoint(s), "
         f"{'verifies' if report.ok else report.problems[:3]}"
     )
