@@ -24,16 +24,13 @@ from django.db import connection, connections
 from django.test import override_settings
 from django.utils import timezone
 
-from identity import pipeline
-from identity import services as identity_services
 from ledger.models import AuditEvent
 from removal import services
-from removal.models import Candidate, Face, Photo, PurgeJob, RemovalRequest, Right, Status
+from removal.models import Candidate, Face, Photo, PurgeJob, RemovalRequest, Status
 from removal.selectors import removal_request_pii
-from removal.services.common import subject_ref
 from removal.services.discovery import candidates_decide, removal_request_discover
 from removal.services.purge import purge_approve, purge_sweep
-from tests.support.gallery import HEADSHOT, Gallery
+from tests.support.gallery import Gallery
 from vault.models import DataKey
 from vault.services import DataKeyShredded
 
@@ -60,22 +57,6 @@ def _pg(program: str, *args: str) -> None:
     command = [program, "--no-password", "-h", db["HOST"] or "127.0.0.1", "-p", str(db["PORT"] or 5432)]
     command += ["-U", db["USER"] or "postgres", *args]
     subprocess.run(command, check=True, capture_output=True, timeout=120)
-
-
-def _verified_request(
-    make_request: Any, photos: dict[str, bytes], *, name: str, email: str
-) -> RemovalRequest:
-    request = make_request(right=Right.ERASURE, jurisdictions=["EU"], name=name, email=email).request
-    result = pipeline.verify_headshot(headshot=photos[HEADSHOT], policy=pipeline.policy_from_settings())
-    identity_services.headshot_probe_store(
-        subject_ref=subject_ref(request),
-        data_key=request.data_key,
-        jpeg=result.headshot_jpeg,
-        embedding=result.headshot_embedding,
-    )
-    RemovalRequest.objects.filter(id=request.id).update(status=Status.VERIFIED)
-    request.refresh_from_db()
-    return request
 
 
 def _review(request: RemovalRequest, reviewer: Any, *, confirm: list[Photo]) -> None:
@@ -109,11 +90,11 @@ def _present(photos: list[Photo]) -> list[str]:
 
 @override_settings(REQUEST_PERSONAL_DATA_RETENTION_DAYS=0)
 def test_a_backup_from_before_two_erasures_restored_after_them_is_purged_again_by_the_journal(
-    gallery: Gallery, make_request: Any, photos: dict[str, bytes], reviewer: Any, tmp_path: Path
+    gallery: Gallery, make_verified_request: Any, reviewer: Any, tmp_path: Path
 ) -> None:
     a_photos = [gallery.photos[name] for name in A_PHOTOS]
     b_photos = [gallery.photos[name] for name in B_PHOTOS]
-    request_a = _verified_request(make_request, photos, name="Anna Beispiel", email="anna@example.org")
+    request_a = make_verified_request(name="Anna Beispiel", email="anna@example.org", jurisdictions=["EU"])
     _review(request_a, reviewer, confirm=a_photos)
 
     # The nightly backup: A is in review, B does not exist yet.
@@ -125,7 +106,7 @@ def test_a_backup_from_before_two_erasures_restored_after_them_is_purged_again_b
     # After it: A approved, purged, its personal data shredded; B filed, reviewed, purged.
     purge_approve(request=request_a, actor=services.Actor.staff(reviewer))
     _purge_until_quiet()
-    request_b = _verified_request(make_request, photos, name="Bruno Muster", email="bruno@example.org")
+    request_b = make_verified_request(name="Bruno Muster", email="bruno@example.org", jurisdictions=["EU"])
     _review(request_b, reviewer, confirm=b_photos)
     purge_approve(request=request_b, actor=services.Actor.staff(reviewer))
     _purge_until_quiet()

@@ -6,7 +6,8 @@ gallery holds obama2, obama3, a mirrored obama2, a smaller re-encoded obama3 and
 obama3 beside biden, and, of other people, biden, a mirrored biden and the astronaut (two faces).
 The dlib work per image is done once per session; every test ingests into its own database.
 
-`verified_request`: an erasure request in `verified`, with the subject's sealed headshot probe.
+`verified_request`: an erasure request in `verified`, with the subject's sealed headshot probe
+(`make_verified_request` makes more, with other names and addresses).
 `reviewed`: the same after discovery, every candidate confirmed (ready for the purge's approval).
 
 `clone_photo`: more photos of the same faces, fast (copied files and rows): the chaos tests need
@@ -104,19 +105,30 @@ def gallery(photos: dict[str, bytes], face_models: Any, db: None, monkeypatch: p
 
 
 @pytest.fixture
-def verified_request(make_request: Any, photos: dict[str, bytes], face_models: Any) -> RemovalRequest:
+def make_verified_request(make_request: Any, photos: dict[str, bytes], face_models: Any) -> Any:
+    """`make_verified_request(**fields)`: an erasure in `verified` whose subject's headshot (obama.jpg)
+    is sealed as the probe; `fields` as `make_request` takes them."""
+
+    def make(**fields: Any) -> RemovalRequest:
+        request = make_request(**{"right": Right.ERASURE, "jurisdictions": ["US-CA"], **fields}).request
+        result = pipeline.verify_headshot(headshot=photos[HEADSHOT], policy=pipeline.policy_from_settings())
+        identity_services.headshot_probe_store(
+            subject_ref=subject_ref(request),
+            data_key=request.data_key,
+            jpeg=result.headshot_jpeg,
+            embedding=result.headshot_embedding,
+        )
+        RemovalRequest.objects.filter(id=request.id).update(status=Status.VERIFIED)
+        request.refresh_from_db()
+        return request
+
+    return make
+
+
+@pytest.fixture
+def verified_request(make_verified_request: Any) -> RemovalRequest:
     """An erasure in `verified` whose subject's headshot (obama.jpg) is sealed as the probe."""
-    request = make_request(right=Right.ERASURE, jurisdictions=["US-CA"]).request
-    result = pipeline.verify_headshot(headshot=photos[HEADSHOT], policy=pipeline.policy_from_settings())
-    identity_services.headshot_probe_store(
-        subject_ref=subject_ref(request),
-        data_key=request.data_key,
-        jpeg=result.headshot_jpeg,
-        embedding=result.headshot_embedding,
-    )
-    RemovalRequest.objects.filter(id=request.id).update(status=Status.VERIFIED)
-    request.refresh_from_db()
-    return request
+    return make_verified_request()
 
 
 def _save(prefix: str, data: bytes) -> str:
