@@ -56,7 +56,6 @@ import base64
 import cProfile
 import importlib.util
 import io
-import math
 import os
 import platform
 import pstats
@@ -496,9 +495,7 @@ def run_models(stages: StageRun, case: Case) -> ModelRun:
         (case.document, pipeline.DOCUMENT_DECODE_SIDE),
     ):
         with Image.open(io.BytesIO(data)) as img:
-            scale = side / max(img.size)
-            if scale < 1:
-                img.draft(None, (math.ceil(img.width * scale), math.ceil(img.height * scale)))
+            images.reduce_while_decoding(img, side)
             img.load()
     seconds["jpeg_decode"] = clock() - t0
 

@@ -180,7 +180,7 @@ def decode_image(
                 # The header is parsed, no pixel is decoded yet: refuse bombs before allocating them.
                 _check_dimensions(img.width, img.height, ceiling=ceiling, min_side=min_side)
                 if reduce_to is not None and image_format == "JPEG":
-                    _reduce_while_decoding(img, reduce_to)
+                    reduce_while_decoding(img, reduce_to)
                 img.load()
                 upright = _upright(img)
                 pixels = np.array(_to_rgb(upright), dtype=np.uint8)
@@ -274,7 +274,9 @@ def _too_many_pixels(ceiling: int) -> ImageRejected:
     )
 
 
-def _reduce_while_decoding(img: Image.Image, reduce_to: int) -> None:
+def reduce_while_decoding(img: Image.Image, reduce_to: int) -> None:
+    """Ask an opened, not yet loaded JPEG to decode at the smallest libjpeg scale whose longer side is
+    still at least `reduce_to` (no effect on other formats or on smaller images)."""
     scale = reduce_to / max(img.width, img.height)
     if scale < 1:
         # libjpeg picks the smallest of its scales that keeps both sides at least the requested ones.
